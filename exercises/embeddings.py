@@ -1,0 +1,79 @@
+"""Token embeddings: turning integer token ids into vectors.
+
+The first layer of every transformer maps each token id to a vector. A one-hot vector is
+as long as the vocabulary and keeps all words equally far apart; a learned embedding is a
+row of a ``[V, D]`` matrix, and training places related words near each other, so that
+E(king) - E(man) + E(woman) ends up close to E(queen).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["one_hot", "embedding_lookup"]
+
+
+def one_hot(
+    indices: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """One-hot encode integer class indices.
+
+    Args:
+        indices: integer tensor of any shape ``S`` with values in ``[0, num_classes)``.
+        num_classes: ``C``, the length of each one-hot vector (the vocabulary size).
+        dtype: dtype of the result (default float32).
+
+    Returns:
+        Tensor of shape ``S + (C,)`` and dtype ``dtype`` on the device of ``indices``:
+        ``out[..., c] = 1`` if ``indices[...] == c``, else 0.
+
+    Raises:
+        ValueError: if an index is negative or ``>= num_classes``.
+
+    Intuition: ``one_hot(i, V) @ W`` selects row ``i`` of ``W``. That is why an embedding
+    layer is the same as a bias-free linear layer applied to one-hot vectors.
+
+    Pitfall: ``torch.nn.functional.one_hot`` returns int64 and requires int64 input, so
+    you need to convert the dtype before any matmul. Also, an out-of-range index must
+    raise an error and must not be wrapped around or dropped silently. Check the range
+    yourself (an empty ``indices`` has nothing to check).
+
+    Example:
+        one_hot(torch.tensor([2, 0]), 3)  ->  [[0., 0., 1.], [1., 0., 0.]]
+    """
+    # TODO: implement (see the docstring above).
+    raise NotImplementedError("embeddings.one_hot is not implemented yet")
+
+
+def embedding_lookup(indices: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Look up the embedding vector of every token id.
+
+    Args:
+        indices: integer tensor of any shape ``S`` with values in ``[0, V)``.
+        weight: embedding matrix ``[V, D]``; row ``v`` is the vector of token ``v``.
+
+    Returns:
+        Tensor ``[*S, D]`` with the dtype and device of ``weight``, where
+        ``out[s] = weight[indices[s]]``. Gradients flow back into ``weight``.
+
+    Raises:
+        ValueError: if an index lies outside ``[0, V)``.
+
+    Formula: ``out = one_hot(indices, V) @ weight`` (a gather is the same, only faster).
+
+    Intuition: the embedding matrix is a trainable lookup table. A token that appears
+    twice in a batch reads the same row twice, so that row receives the sum of both
+    gradients.
+
+    Pitfall: negative indices do not raise an error in Python indexing: ``weight[-1]``
+    silently returns the last row. On CUDA an index ``>= V`` causes a device-side assert
+    instead of a clear error. Validate the range first. Also do not copy ``weight`` into
+    a new tensor (for example with ``torch.tensor(...)``), because that cuts the
+    gradient.
+
+    Example:
+        W = torch.tensor([[0., 1.], [2., 3.], [4., 5.]])
+        embedding_lookup(torch.tensor([[2, 0]]), W)  ->  [[[4., 5.], [0., 1.]]]
+    """
+    # TODO: implement (see the docstring above).
+    raise NotImplementedError("embeddings.embedding_lookup is not implemented yet")

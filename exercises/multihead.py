@@ -1,0 +1,107 @@
+"""Multi-head attention: several attention patterns side by side.
+
+The tokens are projected to queries, keys and values, the ``D`` features are cut into
+``h`` heads of ``D // h``, and each head runs scaled dot-product attention on its own
+(one head may link "it" to "apple" while another tracks word order). The heads are then
+concatenated and mixed: ``MultiHead(Q, K, V) = Concat(head_1 ... head_h) W_o``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attention import scaled_dot_product_attention
+
+__all__ = ["split_heads", "merge_heads", "multi_head_attention"]
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Split the feature axis into heads.
+
+    Args:
+        x: ``[B, L, D]``.
+        num_heads: ``h``; must divide ``D``.
+
+    Returns:
+        ``[B, h, L, D // h]``, where head ``k`` holds features ``k*Dh : (k+1)*Dh``.
+
+    Raises:
+        ValueError: if ``D`` is not divisible by ``num_heads``.
+
+    Formula: reshape to ``[B, L, h, Dh]``, then swap the L and h axes.
+
+    Intuition: each head receives its own slice of every token's features, so each
+    head can compute attention over all ``L`` tokens independently.
+
+    Pitfall: ``x.reshape(B, h, L, Dh)`` without the transpose has the right shape but
+    mixes tokens with heads: head 0 would get the first ``L / h`` tokens. This bug is
+    invisible when ``L == 1`` or ``h == 1``.
+    """
+    # TODO: implement (see the docstring above).
+    raise NotImplementedError("multihead.split_heads is not implemented yet")
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate the heads again: the inverse of ``split_heads``.
+
+    Args:
+        x: ``[B, h, L, Dh]``.
+
+    Returns:
+        ``[B, L, h * Dh]`` with head ``k`` in features ``k*Dh : (k+1)*Dh``.
+
+    Formula: swap the h and L axes back, then reshape (the transposed tensor is not
+    contiguous, so use ``reshape``, or ``.contiguous().view``).
+
+    Intuition: ``merge_heads(split_heads(x, h)) == x`` exactly.
+
+    Pitfall: reshaping ``[B, h, L, Dh]`` straight to ``[B, L, h*Dh]`` without the
+    transpose gives the correct shape and wrong values.
+    """
+    # TODO: implement (see the docstring above).
+    raise NotImplementedError("multihead.merge_heads is not implemented yet")
+
+
+def multi_head_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    num_heads: int,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    b_q: torch.Tensor | None = None,
+    b_k: torch.Tensor | None = None,
+    b_v: torch.Tensor | None = None,
+    b_o: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head attention, numerically equal to ``torch.nn.MultiheadAttention``.
+
+    Args:
+        query: ``[B, Lq, D]``. key, value: ``[B, Lk, D]``.
+        num_heads: ``h``, dividing ``D``.
+        w_q, w_k, w_v, w_o: ``[D, D]`` projection weights (``nn.Linear`` layout).
+        b_q, b_k, b_v, b_o: ``[D]`` biases, or ``None`` for no bias.
+        mask: optional bool mask broadcastable to ``[B, h, Lq, Lk]``, True = may attend
+            (a ``[Lq, Lk]`` causal mask, or a ``[B, 1, 1, Lk]`` padding mask).
+
+    Returns:
+        ``(output, weights)``: ``output`` ``[B, Lq, D]``; per-head ``weights``
+        ``[B, h, Lq, Lk]``.
+
+    Formula: ``Q = query @ w_q.T + b_q`` (likewise K, V); split each into h heads;
+    ``heads, weights = scaled_dot_product_attention(Qh, Kh, Vh, mask)``;
+    ``output = merge_heads(heads) @ w_o.T + b_o``. Build it from ``split_heads``,
+    ``merge_heads`` and ``scaled_dot_product_attention``.
+
+    Intuition: the cost is about the same as one big head, but h different attention
+    patterns are learned.
+
+    Pitfall: the scale is ``1/sqrt(D // h)`` (the head size), which you get for free by
+    calling attention on the split heads. Apply ``w_o`` after merging, not per head.
+    ``nn.MultiheadAttention`` wants the inverted mask (True = blocked).
+    """
+    # TODO: implement (see the docstring above).
+    raise NotImplementedError("multihead.multi_head_attention is not implemented yet")

@@ -1,0 +1,454 @@
+"""The grading process's side of the sandbox: start workers, call into them, survive them.
+
+The grading process never imports student code. It starts one *zygote* (a fresh
+interpreter that imports torch and nothing else of ours), and asks it to fork a
+worker per exercise. A call sends the inputs as bytes, waits with a hard deadline,
+serves the worker's callbacks (step functions, reference prerequisites) meanwhile,
+and decodes the reply without unpickling anything. A worker that hangs is killed
+with its whole process group; one that dies is reported by how it died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import protocol
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+SIGNAL_NAMES = {
+    signal.SIGSEGV: "a segmentation fault (SIGSEGV)",
+    signal.SIGABRT: "an abort (SIGABRT)",
+    signal.SIGBUS: "a bus error (SIGBUS)",
+    signal.SIGFPE: "a floating-point exception (SIGFPE)",
+    signal.SIGILL: "an illegal instruction (SIGILL)",
+    signal.SIGKILL: "SIGKILL (out of memory, or stopped by the grader)",
+    signal.SIGXCPU: "SIGXCPU (CPU time limit)",
+    signal.SIGXFSZ: "SIGXFSZ (file size limit)",
+}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not start (not the student's fault)."""
+
+
+class WorkerFailure(BaseException):
+    """The worker died, hung or lied while running student code.
+
+    A BaseException so that it passes through hypothesis (which would otherwise try to
+    shrink a crash, costing a worker restart per attempt).
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind  # "timeout" | "crash" | "protocol"
+
+
+class StudentRaised(Exception):
+    """The student's function raised; carries what the worker said about it."""
+
+    def __init__(self, error: dict) -> None:
+        self.type_name = str(error.get("type", "Exception"))
+        self.bases = [str(b) for b in error.get("bases", [])]
+        self.message = str(error.get("message", ""))
+        self.where = str(error.get("where", ""))
+        super().__init__(self.summary())
+
+    def is_a(self, exception_type: type[BaseException]) -> bool:
+        return f"{exception_type.__module__}.{exception_type.__qualname__}" in self.bases
+
+    def summary(self) -> str:
+        text = f"{self.type_name}: {self.message}" if self.message else self.type_name
+        return f"{text} ({self.where})" if self.where else text
+
+
+class FunctionMissing(Exception):
+    """The submission does not define the function."""
+
+
+@dataclass
+class Limits:
+    call_seconds: float = 10.0
+    load_seconds: float = 20.0
+    memory_bytes: int = 3 * 1024**3
+    output_bytes: int = 64 * 1024
+
+
+@dataclass
+class CallResult:
+    value: Any
+    mutated: list[int]
+    infos: dict[int, protocol.TensorInfo]
+
+
+class _OutputSink(threading.Thread):
+    """Drains a worker's stdout/stderr so it can never block, keeping only the head."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.limit = fd, limit
+        self.head = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        try:
+            while chunk := os.read(self.fd, 65536):
+                self.total += len(chunk)
+                if len(self.head) < self.limit:
+                    self.head += chunk[: self.limit - len(self.head)]
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        text = self.head.decode("utf-8", "replace")
+        if self.total > len(self.head):
+            text += f"\n... ({self.total - len(self.head)} more bytes of output not kept)"
+        return text
+
+
+class Zygote:
+    """A clean interpreter with torch loaded that forks workers on request."""
+
+    def __init__(self, workdir: Path) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = workdir / "zygote.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COV_"))}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(WORKER_SCRIPT), str(child_end.fileno())],
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+            )
+        child_end.close()
+        self.control = parent_end
+        self.lock = threading.Lock()
+
+    def fork(self) -> tuple[int, socket.socket, int]:
+        """A new worker: (pid, socket to it, read end of its output pipe)."""
+        ours, theirs = socket.socketpair()
+        out_read, out_write = os.pipe()
+        with self.lock:
+            try:
+                socket.send_fds(self.control, [b'{"op": "fork"}'], [theirs.fileno(), out_write])
+                line = self.control.recv(65536)
+            except OSError as error:
+                raise SandboxError(f"the worker pool stopped: {error}") from None
+        theirs.close()
+        os.close(out_write)
+        if not line:
+            raise SandboxError("the worker pool did not start: " + self._log_tail())
+        return json.loads(line)["pid"], ours, out_read
+
+    def reap(self, pid: int) -> dict:
+        with self.lock:
+            try:
+                self.control.send(json.dumps({"op": "reap", "pid": pid}).encode())
+                line = self.control.recv(65536)
+            except OSError:
+                return {"kind": "unknown"}
+        return json.loads(line)["status"] if line else {"kind": "unknown"}
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace").strip().splitlines()[-1]
+        except (OSError, IndexError):
+            return "no output"
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class WorkerConfig:
+    """What a worker loads and how it is confined."""
+
+    submission_dir: str
+    scratch_dir: str
+    modules: list[str]
+    device: str = "cpu"
+    import_modules: list[str] = field(default_factory=list)
+    stand_ins: dict[str, list[str]] = field(default_factory=dict)
+    substitute: list[str] = field(default_factory=list)
+    notebook_cells: list[dict] | None = None
+    deny_paths: list[str] = field(default_factory=list)
+    memory_bytes: int | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "submission_dir": self.submission_dir,
+            "scratch_dir": self.scratch_dir,
+            "modules": self.modules,
+            "device": self.device,
+            "import": self.import_modules,
+            "stand_ins": self.stand_ins,
+            "substitute": self.substitute,
+            "notebook_cells": self.notebook_cells,
+            "deny_paths": self.deny_paths,
+            "memory_bytes": self.memory_bytes,
+        }
+
+
+class Worker:
+    """A running worker: call student functions in it, with hard deadlines."""
+
+    def __init__(
+        self,
+        zygote: Zygote,
+        config: WorkerConfig,
+        limits: Limits,
+        references: Callable[[str], Callable],
+    ) -> None:
+        self.zygote = zygote
+        self.limits = limits
+        self.references = references
+        self.device = config.device
+        self.pid, self.sock, out_fd = zygote.fork()
+        self.output = _OutputSink(out_fd, limits.output_bytes)
+        self.output.start()
+        self.alive = True
+        self.calls = 0
+        self.next_id = 0
+        self._handles: dict[int, tuple[list, list]] = {}
+        self._callbacks: dict[int, Callable] = {}
+        try:
+            protocol.send(self.sock, {"op": "init", "config": config.to_json()})
+            header, _ = self._receive(time.monotonic() + limits.load_seconds, what="loading the submission")
+        except WorkerFailure:
+            raise
+        if header.get("op") != "loaded" or not isinstance(header.get("modules"), dict):
+            self.kill()
+            raise WorkerFailure("the submission's worker sent a malformed reply while loading", "protocol")
+        self.modules: dict = header["modules"]
+        self.sandbox_facts: dict = header.get("sandbox", {}) if isinstance(header.get("sandbox"), dict) else {}
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, function: str, args: tuple, kwargs: dict, grad: bool = False) -> CallResult:
+        """Run ``function(*args, **kwargs)`` in the worker; raises StudentRaised, FunctionMissing."""
+        if not self.alive:
+            raise WorkerFailure("the worker is no longer running", "crash")
+        self.calls += 1
+        self.next_id += 1
+        call_id = self.next_id
+        self._callbacks = {}
+        value, blobs = protocol.encode_value((list(args), kwargs), on_callable=self._register_callback)
+        protocol.send(
+            self.sock, {"op": "call", "id": call_id, "function": function, "value": value, "grad": grad}, blobs
+        )
+        deadline = time.monotonic() + self.limits.call_seconds
+        header, blobs = self._receive(deadline, what=f"running {function}")
+        if header.get("id") != call_id:
+            self.kill()
+            raise WorkerFailure("the worker answered a different request", "protocol")
+        if header["op"] == "missing":
+            raise FunctionMissing(function)
+        mutated = [i for i in header.get("mutated", []) if isinstance(i, int)]
+        if header["op"] == "raised":
+            error = StudentRaised(header.get("error") if isinstance(header.get("error"), dict) else {})
+            error.mutated = mutated
+            raise error
+        if header["op"] != "result":
+            self.kill()
+            raise WorkerFailure("the worker sent a malformed reply", "protocol")
+        decoder = protocol.Decoder(blobs, keep_info=True)
+        try:
+            result = decoder.decode(header.get("value"))
+        except protocol.ProtocolError as error:
+            self.kill()
+            raise WorkerFailure(f"the worker sent a malformed result ({error})", "protocol") from None
+        return CallResult(result, mutated, decoder.infos or {})
+
+    def _register_callback(self, function: Callable) -> int:
+        token = len(self._callbacks)
+        self._callbacks[token] = function
+        return token
+
+    def _receive(self, deadline: float, what: str) -> tuple[dict, list[bytes]]:
+        """Wait for the reply, serving callbacks and reference requests meanwhile."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerFailure(
+                    f"timed out: {what} took longer than {self.limits.call_seconds:g} s "
+                    "(an infinite loop, or far too slow) and was stopped",
+                    "timeout",
+                )
+            ready, _, _ = select.select([self.sock], [], [], remaining)
+            if not ready:
+                continue
+            try:
+                self.sock.settimeout(max(remaining, 0.5))
+                header, blobs = protocol.recv(self.sock)
+            except (EOFError, ConnectionError, socket.timeout):
+                raise self._died(what) from None
+            except protocol.ProtocolError as error:
+                self.kill()
+                raise WorkerFailure(f"the worker sent a malformed message ({error})", "protocol") from None
+            op = header.get("op")
+            if op == "callback":
+                self._serve(header, blobs, self._run_callback)
+            elif op == "reference":
+                self._serve(header, blobs, self._run_reference)
+            elif op == "reference_backward":
+                self._serve(header, blobs, self._run_reference_backward)
+            else:
+                return header, blobs
+
+    def _serve(self, header: dict, blobs: list[bytes], handler: Callable) -> None:
+        try:
+            reply, out_blobs = handler(header, blobs)
+        except protocol.ProtocolError as error:
+            self.kill()
+            raise WorkerFailure(f"the worker sent a malformed request ({error})", "protocol") from None
+        except Exception as error:  # noqa: BLE001 - reported back into the student's code
+            reply, out_blobs = {"op": f"{header['op']}_error", "error": {"type": type(error).__name__, "message": str(error)}}, []
+        try:
+            protocol.send(self.sock, reply, out_blobs)
+        except OSError:
+            raise self._died("answering a callback") from None
+
+    def _decode_args(self, header: dict, blobs: list[bytes]) -> tuple[list, dict]:
+        decoded = protocol.Decoder(blobs).decode(header.get("value"))
+        if not (isinstance(decoded, tuple) and len(decoded) == 2 and isinstance(decoded[0], list) and isinstance(decoded[1], dict)):
+            raise protocol.ProtocolError("malformed arguments")
+        return decoded[0], decoded[1]
+
+    def _run_callback(self, header: dict, blobs: list[bytes]):
+        function = self._callbacks.get(header.get("token"))
+        if function is None:
+            raise protocol.ProtocolError("unknown callback")
+        args, kwargs = self._decode_args(header, blobs)
+        value, out_blobs = protocol.encode_value(function(*args, **kwargs))
+        return {"op": "callback_result", "value": value}, out_blobs
+
+    def _run_reference(self, header: dict, blobs: list[bytes]):
+        name = header.get("function")
+        if not isinstance(name, str):
+            raise protocol.ProtocolError("malformed reference request")
+        function = self.references(name)
+        args, kwargs = self._decode_args(header, blobs)
+        needs_grad = header.get("needs_grad") or []
+        inputs = _tensors_in((args, kwargs))
+        tracked = []
+        for tensor, wanted in zip(inputs, needs_grad):
+            if wanted and tensor.is_floating_point():
+                tensor.requires_grad_(True)
+                tracked.append(tensor)
+        with torch.enable_grad():
+            result = function(*args, **kwargs)
+        handle = None
+        if tracked:
+            handle = len(self._handles)
+            self._handles[handle] = (inputs, _tensors_in(result))
+        value, out_blobs = protocol.encode_value(result)
+        return {"op": "reference_result", "value": value, "handle": handle}, out_blobs
+
+    def _run_reference_backward(self, header: dict, blobs: list[bytes]):
+        handle = header.get("handle")
+        if handle not in self._handles:
+            raise protocol.ProtocolError("unknown reference handle")
+        inputs, outputs = self._handles[handle]
+        grad_outputs = protocol.Decoder(blobs).decode(header.get("value"))
+        pairs = [
+            (o, g)
+            for o, g in zip(outputs, grad_outputs)
+            if isinstance(g, torch.Tensor) and o.requires_grad and g.shape == o.shape
+        ]
+        wanted = [t for t in inputs if t.requires_grad]
+        grads = iter(
+            torch.autograd.grad([o for o, _ in pairs], wanted, [g.to(o.dtype) for o, g in pairs], allow_unused=True)
+            if pairs and wanted
+            else [None] * len(wanted)
+        )
+        aligned = [next(grads) if t.requires_grad else None for t in inputs]
+        value, out_blobs = protocol.encode_value(aligned)
+        return {"op": "reference_backward_result", "value": value}, out_blobs
+
+    # ------------------------------------------------------------------ lifetime
+
+    def _died(self, what: str) -> WorkerFailure:
+        self.alive = False
+        status = self.zygote.reap(self.pid)
+        if status.get("kind") == "signal":
+            number = status.get("signal")
+            try:
+                name = SIGNAL_NAMES.get(signal.Signals(number), signal.Signals(number).name)
+            except ValueError:
+                name = f"signal {number}"
+            message = f"crashed while {what}: the process was killed by {name}"
+        elif status.get("kind") == "exit":
+            message = (
+                f"crashed while {what}: the process exited with status {status.get('code')} "
+                "(os._exit() or a fatal error in native code)"
+            )
+        else:
+            message = f"crashed while {what}: the process ended unexpectedly"
+        return WorkerFailure(message, "crash")
+
+    def kill(self) -> None:
+        if self.alive:
+            self.alive = False
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.zygote.reap(self.pid)
+        self.sock.close()
+
+    def close(self) -> None:
+        if self.alive:
+            try:
+                protocol.send(self.sock, {"op": "exit"})
+            except OSError:
+                pass
+        self.kill()
+        self.output.join(timeout=2)
+
+
+def _tensors_in(tree: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, torch.Tensor):
+            found.append(node)
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    walk(tree)
+    return found
+
+
+def make_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="grader-"))

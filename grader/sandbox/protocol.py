@@ -1,0 +1,311 @@
+"""Wire format between the grading process and a sandboxed worker.
+
+A message is a JSON header plus raw byte blobs (tensor storage). Nothing is ever
+unpickled: the grading process rebuilds tensors from (dtype, shape, bytes) after
+checking that the sizes agree, and every other value is plain JSON. This module is
+imported by the grading process as ``grader.sandbox.protocol`` and by the worker
+script as the top-level module ``protocol``; it depends only on the standard
+library and torch.
+
+Frame layout: ``!Q`` header length, the UTF-8 JSON header, then the blobs whose
+lengths the header lists under ``"blobs"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any, Callable
+
+import torch
+
+MAX_HEADER_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+MAX_DEPTH = 32
+MAX_ITEMS = 100_000
+
+DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+    "uint8": torch.uint8,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+
+
+class ProtocolError(Exception):
+    """A message that does not follow the wire format (truncated, oversized, malformed)."""
+
+
+class Unsupported:
+    """Stands for a value of a type the wire format does not carry (e.g. a NumPy array)."""
+
+    def __init__(self, type_name: str, summary: str = "") -> None:
+        self.type_name = type_name
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unsupported) and other.type_name == self.type_name
+
+
+class TensorInfo:
+    """Facts about a tensor as it was on the other side, beyond its values."""
+
+    __slots__ = ("device", "requires_grad", "has_grad_fn")
+
+    def __init__(self, device: str, requires_grad: bool, has_grad_fn: bool) -> None:
+        self.device = device
+        self.requires_grad = requires_grad
+        self.has_grad_fn = has_grad_fn
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+class Encoder:
+    """Turns a value tree into a JSON-able tree plus a list of blobs.
+
+    ``on_callable`` maps a Python callable to a JSON-able token (used by the grading
+    process to hand step functions to the worker as callbacks); without it,
+    callables are encoded as unsupported values.
+    """
+
+    def __init__(self, on_callable: Callable[[Any], Any] | None = None) -> None:
+        self.blobs: list[bytes] = []
+        self.on_callable = on_callable
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            return {"$unsupported": "nested too deeply", "summary": ""}
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int):
+            return value if abs(value) < 2**63 else {"$unsupported": "int (too large)", "summary": ""}
+        if isinstance(value, float):
+            return {"$float": repr(value)} if not math.isfinite(value) else value
+        if isinstance(value, torch.Tensor):
+            return self._tensor(value)
+        if isinstance(value, torch.dtype):
+            return {"$dtype": DTYPE_NAMES.get(value, str(value))}
+        if isinstance(value, torch.device):
+            return {"$device": str(value)}
+        if isinstance(value, tuple):
+            return {"$tuple": [self.encode(v, depth + 1) for v in value]}
+        if isinstance(value, list):
+            return [self.encode(v, depth + 1) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {"$dict": [[k, self.encode(v, depth + 1)] for k, v in value.items()]}
+        if callable(value) and self.on_callable is not None:
+            return {"$callable": self.on_callable(value)}
+        return {"$unsupported": _type_name(value), "summary": _safe_summary(value)}
+
+    def _tensor(self, tensor: torch.Tensor) -> Any:
+        if tensor.dtype not in DTYPE_NAMES or tensor.layout != torch.strided:
+            return {"$unsupported": f"torch.Tensor ({tensor.dtype}, {tensor.layout})", "summary": ""}
+        data = tensor.detach()
+        if data.is_conj():
+            data = data.resolve_conj()
+        if data.is_neg():
+            data = data.resolve_neg()
+        data = data.to("cpu").contiguous()
+        if data.dtype == torch.bfloat16:
+            raw = data.view(torch.int16).numpy().tobytes()
+        else:
+            raw = data.numpy().tobytes()
+        self.blobs.append(raw)
+        return {
+            "$tensor": len(self.blobs) - 1,
+            "dtype": DTYPE_NAMES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "device": str(tensor.device),
+            "requires_grad": bool(tensor.requires_grad),
+            "grad_fn": tensor.grad_fn is not None,
+        }
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    module = getattr(cls, "__module__", "") or ""
+    name = getattr(cls, "__qualname__", cls.__name__)
+    return name if module in ("builtins", "") else f"{module}.{name}"
+
+
+def _safe_summary(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(s, int) for s in shape):
+        return f"shape {list(shape)}"
+    return ""
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+class Decoder:
+    """Rebuilds a value tree from JSON and blobs, validating every tensor.
+
+    ``device`` places tensors (None keeps them on the CPU); ``on_callable`` turns a
+    callable token back into a callable (the worker's side of callbacks).
+    ``keep_info`` records a :class:`TensorInfo` per decoded tensor, keyed by id().
+    """
+
+    def __init__(
+        self,
+        blobs: list[bytes],
+        device: str | None = None,
+        on_callable: Callable[[Any], Any] | None = None,
+        keep_info: bool = False,
+    ) -> None:
+        self.blobs = blobs
+        self.device = device
+        self.on_callable = on_callable
+        self.infos: dict[int, TensorInfo] | None = {} if keep_info else None
+        self.items = 0
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        self.items += 1
+        if depth > MAX_DEPTH or self.items > MAX_ITEMS:
+            raise ProtocolError("value nested too deeply or too large")
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v, depth + 1) for v in node]
+        if not isinstance(node, dict) or len(node) == 0:
+            raise ProtocolError(f"unexpected node {type(node).__name__}")
+        if "$tensor" in node:
+            return self._tensor(node)
+        if "$tuple" in node:
+            return tuple(self.decode(v, depth + 1) for v in _as_list(node["$tuple"]))
+        if "$dict" in node:
+            out = {}
+            for pair in _as_list(node["$dict"]):
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    raise ProtocolError("malformed dict entry")
+                out[pair[0]] = self.decode(pair[1], depth + 1)
+            return out
+        if "$float" in node:
+            text = node["$float"]
+            if text not in ("nan", "inf", "-inf"):
+                raise ProtocolError("malformed float")
+            return float(text)
+        if "$dtype" in node:
+            name = node["$dtype"]
+            if name not in DTYPES:
+                return Unsupported(f"torch.dtype {str(name)[:40]}")
+            return DTYPES[name]
+        if "$device" in node:
+            return torch.device(_checked_device(node["$device"]))
+        if "$callable" in node:
+            if self.on_callable is None:
+                return Unsupported("callable")
+            return self.on_callable(node["$callable"])
+        if "$unsupported" in node:
+            return Unsupported(str(node["$unsupported"])[:200], str(node.get("summary", ""))[:200])
+        raise ProtocolError("unknown node")
+
+    def _tensor(self, node: dict) -> torch.Tensor:
+        index, dtype_name, shape = node.get("$tensor"), node.get("dtype"), node.get("shape")
+        if not isinstance(index, int) or not 0 <= index < len(self.blobs):
+            raise ProtocolError("tensor refers to a missing blob")
+        if dtype_name not in DTYPES:
+            raise ProtocolError("tensor of an unknown dtype")
+        if not isinstance(shape, list) or len(shape) > 16 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s for s in shape
+        ):
+            raise ProtocolError("malformed tensor shape")
+        dtype = DTYPES[dtype_name]
+        numel = math.prod(shape)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        raw = self.blobs[index]
+        if numel * itemsize != len(raw):
+            raise ProtocolError("tensor size does not match its data")
+        if numel == 0:
+            tensor = torch.empty(shape, dtype=dtype)
+        elif dtype == torch.bfloat16:
+            tensor = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(shape)
+        else:
+            tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+        if self.device is not None and self.device != "cpu":
+            tensor = tensor.to(self.device)
+        if self.infos is not None:
+            self.infos[id(tensor)] = TensorInfo(
+                device=_checked_device(node.get("device", "cpu")),
+                requires_grad=bool(node.get("requires_grad", False)),
+                has_grad_fn=bool(node.get("grad_fn", False)),
+            )
+        return tensor
+
+
+def _as_list(node: Any) -> list:
+    if not isinstance(node, list):
+        raise ProtocolError("expected a list")
+    return node
+
+
+def _checked_device(text: Any) -> str:
+    if not isinstance(text, str) or len(text) > 32:
+        raise ProtocolError("malformed device")
+    kind = text.split(":", 1)[0]
+    if kind not in ("cpu", "cuda", "mps", "meta", "xpu"):
+        raise ProtocolError("unknown device")
+    return text
+
+
+# ---------------------------------------------------------------------------- framing
+
+
+def pack(header: dict, blobs: list[bytes]) -> bytes:
+    header = dict(header, blobs=[len(b) for b in blobs])
+    head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    return b"".join([struct.pack("!Q", len(head)), head, *blobs])
+
+
+def send(sock, header: dict, blobs: list[bytes] = ()) -> None:
+    sock.sendall(pack(header, list(blobs)))
+
+
+def _recv_exact(sock, size: int) -> bytes:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:], size - got)
+        if n == 0:
+            raise EOFError("connection closed")
+        got += n
+    return bytes(buffer)
+
+
+def recv(sock) -> tuple[dict, list[bytes]]:
+    """Read one frame; raises EOFError when the peer is gone, ProtocolError when it lies."""
+    (head_len,) = struct.unpack("!Q", _recv_exact(sock, 8))
+    if head_len > MAX_HEADER_BYTES:
+        raise ProtocolError("header too large")
+    try:
+        header = json.loads(_recv_exact(sock, head_len))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ProtocolError(f"header is not JSON: {error}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not an object")
+    sizes = header.get("blobs", [])
+    if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 0 for s in sizes):
+        raise ProtocolError("malformed blob list")
+    if sum(sizes) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("message too large")
+    return header, [_recv_exact(sock, s) for s in sizes]
+
+
+def encode_value(value: Any, on_callable: Callable[[Any], Any] | None = None) -> tuple[Any, list[bytes]]:
+    encoder = Encoder(on_callable)
+    return encoder.encode(value), encoder.blobs

@@ -1,0 +1,1 @@
+"""Reference solutions for the transformer-building-blocks exercises (instructors only)."""
