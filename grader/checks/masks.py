@@ -1,0 +1,69 @@
+"""Checks for masks.causal_mask and masks.padding_mask."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from grader import strategies as gs
+from grader.compare import CheckFailed, expect_dtype, expect_equal, expect_raises, expect_shape
+from grader.course import exercise, run_device
+from solutions import masks as ref
+
+POSITION = 4
+
+causal_mask = exercise("masks.causal_mask", reference=ref.causal_mask)
+padding_mask = exercise("masks.padding_mask", reference=ref.padding_mask)
+
+CAUSAL_HINT = "query i may see key j iff j <= i + (k_len - q_len); True means 'may attend'"
+
+
+@causal_mask.check("is a bool [q_len, q_len] lower triangle, diagonal included", points=1, q_len=gs.sizes(2, 9))
+def causal_square(student, q_len):
+    got = student(q_len)
+    expect_dtype(got, torch.bool, "the mask")
+    expect_equal(got, torch.ones(q_len, q_len).tril().bool(), what="the mask", hint=CAUSAL_HINT)
+
+
+@causal_mask.check(
+    "aligns queries with the last keys when k_len > q_len (KV cache)",
+    points=1.5,
+    sizes=gs.distinct_sizes(2, 1, 9).map(sorted),
+)
+def causal_rectangular(student, sizes):
+    q_len, k_len = sizes
+    got = student(q_len, k_len)
+    expect_shape(got, (q_len, k_len), "the mask")
+    expect_equal(got, ref.causal_mask(q_len, k_len), what="the mask", hint=CAUSAL_HINT)
+
+
+@causal_mask.check("is created on the requested device", points=0.5, examples=1, q_len=st.just(3))
+def causal_device(student, q_len):
+    expect_shape(student(q_len, 5, device=run_device()), (q_len, 5), "the mask")
+
+
+@padding_mask.check(
+    "is True exactly at positions < length",
+    points=1.5,
+    batch=gs.sizes(2, 5),
+    max_len=gs.sizes(2, 8),
+    seed=gs.seeds(),
+)
+def padding_values(student, batch, max_len, seed):
+    lengths = gs.random_ints((batch,), seed, 0, max_len + 1)
+    got = student(lengths, max_len)
+    expect_equal(got, ref.padding_mask(lengths, max_len), what="the mask",
+                 hint="compare arange(max_len) with lengths[:, None]; True marks real tokens")
+
+
+@padding_mask.check("raises ValueError for a negative length or one above max_len", points=1, examples=1)
+def padding_errors(student):
+    with expect_raises(ValueError, "for a length greater than max_len"):
+        student(torch.tensor([2, 6]), 5)
+    with expect_raises(ValueError, "for a negative length"):
+        student(torch.tensor([-1, 3]), 5)
+    with expect_raises(ValueError, "for a length greater than max_len"):
+        student(torch.tensor([5, 6]), 5)
+    got = student(torch.tensor([0, 5]), 5)
+    if not isinstance(got, torch.Tensor) or got.dtype != torch.bool or bool(got[0].any()) or not bool(got[1].all()):
+        raise CheckFailed("lengths 0 and max_len (the edges of the valid range) must be accepted: all False and all True")

@@ -1,0 +1,295 @@
+"""How a course is written down: exercises, their checks, and the student's function.
+
+A checks module (one per concept, in ``grader/checks/``) declares each exercise with
+:func:`exercise` and attaches named checks to it::
+
+    softmax = exercise("attention.softmax", reference=ref.softmax)
+
+    @softmax.check("rows sum to one", points=1, x=gs.tensors(gs.shapes(1, 3)))
+    def rows_sum_to_one(student, x):
+        expect_close(student(x).sum(-1), torch.ones(x.shape[:-1]))
+
+Keyword arguments after the check's settings are hypothesis strategies; the engine
+draws the inputs, calls the check with ``student`` (a :class:`Student`) and the drawn
+values, and reports the smallest failing input. A check fails by raising
+:class:`~grader.compare.CheckFailed` (the ``expect_*`` helpers do this). Nothing here
+knows about transformers: that is the checks modules' business.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypothesis.strategies import SearchStrategy
+
+from .compare import CheckFailed, device_of
+
+
+@dataclass
+class Check:
+    """One named, scored property of an exercise."""
+
+    name: str
+    points: float
+    function: Callable[..., None]
+    strategies: dict[str, SearchStrategy]
+    examples: int
+    hint: str = ""
+    hidden: bool = False
+
+
+@dataclass
+class Exercise:
+    """One student function (``module.function``) with its reference and checks."""
+
+    name: str
+    reference: Callable
+    uses: tuple[str, ...] = ()
+    inputs_unchanged_points: float = 0.5
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def module(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def function(self) -> str:
+        return self.name.split(".")[1]
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks) + self.inputs_unchanged_points
+
+    def check(
+        self,
+        name: str,
+        *,
+        points: float = 1.0,
+        examples: int = 20,
+        hint: str = "",
+        hidden: bool = False,
+        **strategies: SearchStrategy,
+    ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        """Register ``function(student, **drawn)`` as a check worth ``points``.
+
+        ``examples`` bounds the hypothesis examples (a check with no strategies runs
+        once); ``hint`` tells the student what to look at when it fails.
+        """
+
+        def register(function: Callable[..., None]) -> Callable[..., None]:
+            if any(c.name == name for c in self.checks):
+                raise ValueError(f"{self.name} already has a check named {name!r}")
+            self.checks.append(Check(name, float(points), function, strategies, examples, hint, hidden))
+            return function
+
+        return register
+
+
+class Course:
+    """Every exercise of the course, ordered so that prerequisites come first."""
+
+    def __init__(self, exercises: list[Exercise], module_positions: dict[str, float]) -> None:
+        by_name = {e.name: e for e in exercises}
+        for exercise in exercises:
+            for used in exercise.uses:
+                if used not in by_name:
+                    raise ValueError(f"{exercise.name} uses unknown exercise {used}")
+        graph = graphlib.TopologicalSorter()
+        module_order = sorted(module_positions, key=lambda m: (module_positions[m], m))
+        for module in module_order:
+            graph.add(module)
+        for exercise in exercises:
+            graph.add(exercise.module, *{by_name[u].module for u in exercise.uses} - {exercise.module})
+        graph.prepare()
+        ordered: list[str] = []
+        while graph.is_active():
+            ready = sorted(graph.get_ready(), key=lambda m: (module_positions.get(m, 100), m))
+            ordered.extend(ready)
+            graph.done(*ready)
+        self.modules = ordered
+        position = {m: i for i, m in enumerate(ordered)}
+        self.exercises = sorted(exercises, key=lambda e: position[e.module])
+        self._by_name = by_name
+
+    def __getitem__(self, name: str) -> Exercise:
+        return self._by_name[name]
+
+    def functions_of(self, module: str) -> list[str]:
+        return [e.function for e in self.exercises if e.module == module]
+
+    def reference(self, name: str) -> Callable:
+        if name not in self._by_name:
+            raise KeyError(f"no exercise named {name}")
+        return self._by_name[name].reference
+
+    def select(self, patterns: tuple[str, ...]) -> list[Exercise]:
+        """Exercises matching any pattern: ``module``, ``module.function`` or ``function``."""
+        if not patterns:
+            return list(self.exercises)
+        chosen = [
+            e for e in self.exercises if any(p in (e.name, e.module, e.function) for p in patterns)
+        ]
+        unknown = [p for p in patterns if not any(p in (e.name, e.module, e.function) for e in self.exercises)]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        return chosen
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.max_score for e in self.exercises)
+
+
+_declared: list[Exercise] = []
+_run = {"device": "cpu"}
+
+
+def run_device() -> str:
+    """The device this grading run places inputs on (``cpu`` or ``cuda:0``).
+
+    Inputs built by strategies live on the CPU and are moved there by the sandbox;
+    pass ``device=run_device()`` where a function takes a device argument.
+    """
+    return _run["device"]
+
+
+def set_run_device(device: str) -> None:
+    _run["device"] = device
+
+
+def exercise(
+    name: str,
+    *,
+    reference: Callable,
+    uses: tuple[str, ...] | list[str] = (),
+    inputs_unchanged_points: float = 0.5,
+) -> Exercise:
+    """Declare an exercise; ``uses`` lists the exercises its reference builds on."""
+    if name.count(".") != 1:
+        raise ValueError(f"an exercise is named module.function, not {name!r}")
+    declared = Exercise(name, reference, tuple(uses), inputs_unchanged_points)
+    _declared.append(declared)
+    return declared
+
+
+def load_course(package: str = "grader.checks") -> Course:
+    """Import every checks module of ``package`` and collect their exercises."""
+    root = importlib.import_module(package)
+    exercises: list[Exercise] = []
+    positions: dict[str, float] = {}
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        before = len(_declared)
+        module = importlib.import_module(f"{package}.{info.name}")
+        new = _declared[before:] or [e for e in _declared if e.module == info.name]
+        exercises.extend(e for e in new if e not in exercises)
+        positions[info.name] = float(getattr(module, "POSITION", 100))
+    unique = list({id(e): e for e in exercises}.values())
+    return Course(unique, positions)
+
+
+# ------------------------------------------------------------------------------ calls
+
+
+@dataclass
+class Mutation:
+    """A call that changed one of its inputs in place."""
+
+    function: str
+    argument: str
+
+
+class Student:
+    """The student's function as the checks see it: called in the sandbox.
+
+    Calling it returns the decoded result (tensors on the CPU). The engine verifies on
+    every call that returned tensors live on the inputs' device and records inputs
+    changed in place. :meth:`gradients` also returns the gradient of a random
+    projection of the outputs with respect to every floating input.
+    """
+
+    def __init__(self, session: Any, name: str, reference: Callable) -> None:
+        self._session = session
+        self.name = name
+        self.reference = reference
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(args, kwargs, grad=False)
+
+    def gradients(self, *args: Any, **kwargs: Any) -> tuple[Any, list, list]:
+        """``(outputs, input_grads, cotangents)``; grads align with :func:`tensor_arguments`."""
+        value, (grads, info), cotangents = self._call(args, kwargs, grad=True)
+        if info.get("differentiable_outputs", 0) == 0 and info.get("outputs", 0) > 0:
+            raise CheckFailed(
+                "the output is not differentiable (it has no grad_fn): avoid .detach(), .item(), "
+                "NumPy round trips and building new tensors from Python numbers",
+                hint="autograd must flow from the output back to every floating input",
+            )
+        return value, grads, cotangents
+
+    def _call(self, args: tuple, kwargs: dict, grad: bool) -> Any:
+        result = self._session.call(self.name, args, kwargs, grad=grad)
+        expected = self._session.expected_device(args, kwargs)
+        for tensor in _tensors(result.value):
+            info = result.infos.get(id(tensor))
+            if info is not None and device_of(info.device) != expected:
+                raise CheckFailed(
+                    f"returned a tensor on {info.device} for inputs on {expected}",
+                    hint="create new tensors with device=x.device (or x.new_zeros, torch.zeros_like); "
+                    "never call .cpu() or .cuda() on results",
+                )
+        if result.mutated:
+            names = argument_names(self.reference, args, kwargs)
+            for index in result.mutated:
+                self._session.mutations.append(Mutation(self.name, names[index] if index < len(names) else "?"))
+        return result.value
+
+
+def _tensors(tree: Any) -> list:
+    import torch
+
+    found = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, torch.Tensor):
+            found.append(node)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+    return found
+
+
+def argument_names(function: Callable, args: tuple, kwargs: dict) -> list[str]:
+    """Names of the tensors among ``args``/``kwargs`` in wire order, e.g. ``state[0]``."""
+    import torch
+
+    try:
+        bound = inspect.signature(function).bind_partial(*args, **kwargs).arguments
+        named = list(bound.items())
+    except (TypeError, ValueError):
+        named = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    order = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    # The wire order is positional arguments, then keywords; map each to its parameter name.
+    position_names = [name for name, _ in named][: len(args)]
+    names: list[str] = []
+
+    def walk(label: str, node: Any) -> None:
+        if isinstance(node, torch.Tensor):
+            names.append(label)
+        elif isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                walk(f"{label}[{i}]", item)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                walk(f"{label}[{key!r}]", item)
+
+    for i, (label, value) in enumerate(order):
+        walk(position_names[i] if i < len(position_names) else label, value)
+    return names

@@ -1,0 +1,111 @@
+"""What grading produces: per check, per exercise, per submission (and their JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class CheckResult:
+    name: str
+    max_score: float
+    score: float
+    passed: bool
+    message: str = ""
+    hint: str = ""
+    input: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    hidden: bool = False
+
+    @property
+    def informational(self) -> bool:
+        return self.max_score == 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "name": self.name,
+            "passed": self.passed,
+            "score": self.score,
+            "max_score": self.max_score,
+            "message": self.message,
+        }
+        if self.hint:
+            data["hint"] = self.hint
+        if self.input:
+            data["input"] = self.input
+        if self.details:
+            data["details"] = self.details
+        if self.hidden:
+            data["hidden"] = True
+        return data
+
+
+@dataclass
+class ExerciseResult:
+    name: str
+    checks: list[CheckResult]
+    status: str = "graded"  # graded | not implemented | missing | import error | crashed | timed out
+    note: str = ""
+    seconds: float = 0.0
+    calls: int = 0
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.checks), 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "note": self.note,
+            "seconds": round(self.seconds, 3),
+            "calls": self.calls,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+@dataclass
+class Report:
+    submission: str
+    device: str
+    exercises: list[ExerciseResult]
+    notes: list[str] = field(default_factory=list)
+    output: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(e.max_score for e in self.exercises), 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "device": self.device,
+            "exercises": [e.to_json() for e in self.exercises],
+            "notes": self.notes,
+            "output": self.output,
+            "facts": self.facts,
+        }
+
+
+def without_timings(data: dict[str, Any]) -> dict[str, Any]:
+    """The report minus what legitimately changes between runs (for determinism tests)."""
+    clean = {k: v for k, v in data.items() if k not in ("facts",)}
+    clean["exercises"] = [{k: v for k, v in e.items() if k != "seconds"} for e in data["exercises"]]
+    return clean
+
+
+__all__ = ["CheckResult", "ExerciseResult", "Report", "asdict", "without_timings"]

@@ -1,0 +1,435 @@
+"""Grade one submission: probe its modules, run every exercise's checks in the sandbox.
+
+Each exercise gets its own worker, in which the exercise's prerequisites (``uses``)
+are replaced by the grading process's reference, so a mistake is charged only to the
+function that has it. The verdict of every check is computed here, from values the
+worker sent back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import hypothesis
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import HypothesisException
+
+from . import __version__, course as course_module
+from .compare import CheckFailed
+from .course import Check, Course, Exercise, Student
+from .describe import describe
+from .results import CheckResult, ExerciseResult, Report
+from .sandbox.client import (
+    FunctionMissing,
+    Limits,
+    SandboxError,
+    StudentRaised,
+    Worker,
+    WorkerConfig,
+    WorkerFailure,
+    Zygote,
+    make_workdir,
+)
+from .submission import Submission, load_submission
+
+MAX_CRASHES_PER_EXERCISE = 3
+HYPOTHESIS_SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+    phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    verbosity=hypothesis.Verbosity.quiet,
+)
+
+
+class StubNotImplemented(BaseException):
+    """The student's function still raises NotImplementedError (ends the exercise)."""
+
+
+class _Session:
+    """The worker(s) behind one exercise, restarted after a crash."""
+
+    def __init__(self, grader: "Grader", exercise: Exercise, substitute: list[str]) -> None:
+        self.grader = grader
+        self.exercise = exercise
+        self.substitute = substitute
+        self.worker: Worker | None = None
+        self.mutations: list[course_module.Mutation] = []
+        self.completed_calls = 0
+        self.calls = 0
+        self.crashes = 0
+        self.timed_out = ""
+
+    def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
+        if self.worker is None or not self.worker.alive:
+            self.worker = self.grader.start_worker(self.exercise.module, self.substitute)
+        self.calls += 1
+        try:
+            result = self.worker.call(name, args, kwargs, grad=grad)
+        except StudentRaised as raised:
+            self.mutations.extend(
+                course_module.Mutation(name, n)
+                for n in _names(self.exercise, args, kwargs, getattr(raised, "mutated", []))
+            )
+            if raised.is_a(NotImplementedError):
+                raise StubNotImplemented(raised.summary()) from None
+            raise
+        except FunctionMissing:
+            raise
+        except WorkerFailure as failure:
+            self.crashes += 1
+            if failure.kind == "timeout":
+                self.timed_out = failure.message
+            raise
+        self.completed_calls += 1
+        return result
+
+    def expected_device(self, args: tuple, kwargs: dict) -> str:
+        if course_module._tensors((args, kwargs)):
+            return self.grader.device_name
+        device = kwargs.get("device")
+        return _canonical(device) if device is not None else "cpu"
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.grader.collect_output(self.worker)
+            self.worker.close()
+            self.worker = None
+
+
+def _canonical(device: Any) -> str:
+    text = str(device)
+    return "cuda:0" if text == "cuda" else text
+
+
+def _names(exercise: Exercise, args: tuple, kwargs: dict, indices: list[int]) -> list[str]:
+    names = course_module.argument_names(exercise.reference, args, kwargs)
+    return [names[i] if i < len(names) else "?" for i in indices]
+
+
+class Grader:
+    """Grades submissions against a course on one device."""
+
+    def __init__(self, course: Course, device: str = "cpu", limits: Limits | None = None) -> None:
+        self.course = course
+        self.device = device
+        self.device_name = "cuda:0" if device == "cuda" else device
+        course_module.set_run_device(self.device_name)
+        self.limits = limits or Limits()
+        self.workdir = make_workdir()
+        self.zygote = Zygote(self.workdir)
+        self.submission: Submission | None = None
+        self.broken: dict[str, str] = {}
+        self.output: list[str] = []
+        self.sandbox_facts: dict = {}
+        self._scratch_count = 0
+
+    # ------------------------------------------------------------------ workers
+
+    def deny_paths(self) -> list[str]:
+        """Where the reference lives (and the grader itself): unreadable to workers."""
+        import solutions
+
+        roots = {Path(p).resolve() for p in solutions.__path__}
+        roots.add(Path(__file__).resolve().parent)
+        return sorted(str(r) for r in roots)
+
+    def start_worker(self, module: str | None, substitute: list[str], import_all: bool = False) -> Worker:
+        assert self.submission is not None
+        self._scratch_count += 1
+        scratch = self.workdir / f"scratch-{self._scratch_count}"
+        scratch.mkdir()
+        present = self.submission.present if self.submission.kind == "package" else set(self.course.modules)
+        stand_ins = {
+            m: self.course.functions_of(m) for m in self.course.modules if m not in present or m in self.broken
+        }
+        if import_all:
+            imports = [m for m in self.course.modules if m not in stand_ins]
+        else:
+            imports = [module] if module and module not in stand_ins else []
+        config = WorkerConfig(
+            submission_dir=str(self.submission.directory),
+            scratch_dir=str(scratch),
+            modules=list(self.course.modules),
+            device=self.device_name,
+            import_modules=imports,
+            stand_ins=stand_ins,
+            substitute=substitute,
+            notebook_cells=self.submission.cells,
+            deny_paths=self.deny_paths(),
+            memory_bytes=self.limits.memory_bytes,
+        )
+        worker = Worker(self.zygote, config, self.limits, self.course.reference)
+        self.sandbox_facts = worker.sandbox_facts or self.sandbox_facts
+        return worker
+
+    def collect_output(self, worker: Worker) -> None:
+        worker.output.join(timeout=0.5) if not worker.alive else None
+        text = worker.output.text()
+        if text.strip() and text not in self.output:
+            self.output.append(text)
+
+    def probe(self) -> dict[str, dict]:
+        """Import every module once; learn which fail and what each defines."""
+        try:
+            worker = self.start_worker(None, [], import_all=True)
+        except WorkerFailure:
+            return self._probe_one_by_one()
+        modules = worker.modules
+        self.collect_output(worker)
+        worker.close()
+        return self._record_probe(modules)
+
+    def _probe_one_by_one(self) -> dict[str, dict]:
+        """A module hung or crashed the interpreter while importing: find which."""
+        found: dict[str, dict] = {}
+        for module in self.course.modules:
+            if module in self.broken or (self.submission.kind == "package" and module not in self.submission.present):
+                continue
+            try:
+                worker = self.start_worker(module, [])
+            except WorkerFailure as failure:
+                self.broken[module] = failure.message.replace("loading the submission", f"importing {module}.py")
+                continue
+            found.update(worker.modules)
+            self.collect_output(worker)
+            worker.close()
+        return self._record_probe(found)
+
+    def _record_probe(self, modules: dict[str, Any]) -> dict[str, dict]:
+        for module, info in modules.items():
+            if isinstance(info, dict) and not info.get("ok") and info.get("error") != "stand-in":
+                self.broken[module] = _error_text(info.get("error"))
+        return {m: i for m, i in modules.items() if isinstance(i, dict)}
+
+    # ------------------------------------------------------------------ grading
+
+    def grade(self, path: Path, exercises: list[Exercise] | None = None, name: str | None = None) -> Report:
+        started = time.perf_counter()
+        self.submission = load_submission(Path(path), self.course.modules, self.workdir)
+        self.broken = {}
+        self.output = []
+        exercises = exercises if exercises is not None else list(self.course.exercises)
+        probe = self.probe()
+        notes = list(self.submission.notes)
+        for module_info in probe.values():
+            for cell_error in module_info.get("cell_errors", [])[:10]:
+                note = f"cell {cell_error['cell']} raised {_error_text(cell_error['error'])}"
+                if note not in notes:
+                    notes.append(note)
+        results: dict[str, ExerciseResult] = {}
+        for exercise in exercises:
+            results[exercise.name] = self.grade_exercise(exercise, probe, results)
+        return Report(
+            submission=name or self.submission.name,
+            device=self.device,
+            exercises=list(results.values()),
+            notes=notes,
+            output="\n".join(self.output)[: self.limits.output_bytes],
+            facts=self.facts(time.perf_counter() - started),
+        )
+
+    def facts(self, seconds: float) -> dict[str, Any]:
+        return {
+            "grader": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "hypothesis": hypothesis.__version__,
+            "platform": platform.platform(terse=True),
+            "seconds": round(seconds, 3),
+            "sandbox": self.sandbox_facts,
+            "seed": "derandomized (hypothesis), torch.manual_seed(0) before every call",
+        }
+
+    def grade_exercise(self, exercise: Exercise, probe: dict, earlier: dict[str, ExerciseResult]) -> ExerciseResult:
+        started = time.perf_counter()
+        unavailable = self._unavailable(exercise, probe)
+        if unavailable:
+            status, message = unavailable
+            return ExerciseResult(exercise.name, self._all_failed(exercise, message), status=status, note=message)
+        session = _Session(self, exercise, list(exercise.uses))
+        student = Student(session, exercise.name, exercise.reference)
+        results: list[CheckResult] = []
+        not_implemented = 0
+        try:
+            for check in exercise.checks:
+                result, stub = self.run_check(check, student, session)
+                not_implemented += stub
+                results.append(result)
+            results.append(self._inputs_unchanged(exercise, session))
+        finally:
+            session.close()
+        status = "graded"
+        note = ""
+        if not_implemented == len(exercise.checks):
+            status, note = "not implemented", "still raises NotImplementedError"
+        elif session.timed_out:
+            status, note = "timed out", session.timed_out
+        elif session.crashes:
+            status, note = "crashed", "the worker crashed during some checks (see below)"
+        results.extend(self._own_prerequisites(exercise, earlier, results))
+        return ExerciseResult(
+            exercise.name, results, status=status, note=note,
+            seconds=time.perf_counter() - started, calls=session.calls,
+        )
+
+    def _unavailable(self, exercise: Exercise, probe: dict) -> tuple[str, str] | None:
+        submission = self.submission
+        filename = f"{exercise.module}.py"
+        if submission.kind == "package" and exercise.module not in submission.present:
+            return "missing", f"{filename} is not in the submission"
+        if exercise.module in self.broken:
+            return "import error", f"{filename} could not be imported: {self.broken[exercise.module]}"
+        functions = probe.get(exercise.module, {}).get("functions", [])
+        if exercise.function not in functions:
+            where = "the notebook" if submission.kind == "notebook" else filename
+            return "missing", f"{where} does not define a function named {exercise.function}"
+        return None
+
+    def _all_failed(self, exercise: Exercise, message: str) -> list[CheckResult]:
+        checks = [CheckResult(c.name, c.points, 0.0, False, message, hidden=c.hidden) for c in exercise.checks]
+        checks.append(CheckResult("leaves its inputs unchanged", exercise.inputs_unchanged_points, 0.0, False, message))
+        return checks
+
+    def run_check(self, check: Check, student: Student, session: _Session) -> tuple[CheckResult, bool]:
+        """Run one check; returns its result and whether it met an unimplemented stub."""
+        fail = lambda message, **extra: CheckResult(  # noqa: E731
+            check.name, check.points, 0.0, False, message, hint=extra.get("hint", check.hint),
+            input=extra.get("input", ""), details=extra.get("details", {}), hidden=check.hidden,
+        )
+        if session.timed_out:
+            return fail(f"not run: an earlier check timed out ({session.timed_out})"), False
+        if session.crashes >= MAX_CRASHES_PER_EXERCISE:
+            return fail("not run: the function crashed the worker in earlier checks"), False
+        drawn: dict[str, Any] = {}
+
+        def body(**values: Any) -> None:
+            drawn.clear()
+            drawn.update(values)
+            check.function(student, **values)
+
+        test: Callable[[], None] = (
+            settings(HYPOTHESIS_SETTINGS, max_examples=check.examples)(given(**check.strategies)(body))
+            if check.strategies
+            else body
+        )
+        try:
+            with _quiet_warnings():
+                test()
+        except CheckFailed as failure:
+            return fail(failure.message, hint=failure.hint or check.hint, input=_render(drawn), details=failure.details), False
+        except StudentRaised as raised:
+            return fail(f"raised {raised.summary()}", input=_render(drawn)), False
+        except StubNotImplemented as stub:
+            return fail(f"not implemented yet: {stub}", hint=""), True
+        except FunctionMissing:
+            return fail(f"the submission does not define {student.name}"), False
+        except WorkerFailure as failure:
+            return fail(failure.message, input=_render(drawn)), False
+        except HypothesisException as error:
+            return fail(
+                "gave different results when called twice with the same input; is it random or "
+                f"stateful? ({type(error).__name__})",
+                input=_render(drawn),
+            ), False
+        except Exception as error:  # noqa: BLE001 - the check could not digest the student's result
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[-1]
+            return fail(
+                f"the result could not be checked (wrong type or structure?): {detail[:300]}",
+                input=_render(drawn),
+            ), False
+        return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
+
+    def _inputs_unchanged(self, exercise: Exercise, session: _Session) -> CheckResult:
+        name, points = "leaves its inputs unchanged", exercise.inputs_unchanged_points
+        if session.mutations:
+            changed = sorted({m.argument for m in session.mutations})
+            return CheckResult(
+                name, points, 0.0, False,
+                f"modified its input{'s' if len(changed) > 1 else ''} {', '.join(f'`{c}`' for c in changed)} in place",
+                hint="use out-of-place operations (x = x + 1, not x += 1 or x.add_(1)); clone before writing",
+            )
+        if session.completed_calls == 0:
+            return CheckResult(name, points, 0.0, False, "no call returned a result, so this could not be verified")
+        return CheckResult(name, points, points, True)
+
+    def _own_prerequisites(
+        self, exercise: Exercise, earlier: dict[str, ExerciseResult], results: list[CheckResult]
+    ) -> list[CheckResult]:
+        """Tell the student when their own prerequisite is what breaks this function."""
+        failing = [u for u in exercise.uses if u in earlier and earlier[u].score < earlier[u].max_score]
+        if not failing or not exercise.checks or not results[0].passed:
+            return []
+        session = _Session(self, exercise, [])
+        try:
+            check = exercise.checks[0]
+            probe_check = Check(check.name, check.points, check.function, check.strategies, min(check.examples, 10))
+            result, _ = self.run_check(probe_check, Student(session, exercise.name, exercise.reference), session)
+        finally:
+            session.close()
+        names = ", ".join(failing)
+        if result.passed:
+            return []
+        return [
+            CheckResult(
+                f"with your own {names}",
+                0.0, 0.0, False,
+                f"passes with correct versions of {names}, but fails with yours ({result.message}). "
+                f"Fix {names} first; no points are taken here for it.",
+                input=result.input,
+            )
+        ]
+
+    def close(self) -> None:
+        self.zygote.close()
+        import shutil
+
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "Grader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _render(drawn: dict[str, Any]) -> str:
+    return "\n".join(f"{key} = {describe(value)}" for key, value in drawn.items())
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'Error')}: {error.get('message', '')}".rstrip(": ")
+        return f"{text} ({error['where']})" if error.get("where") else text
+    return str(error)
+
+
+@contextlib.contextmanager
+def _quiet_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def grade_path(path: Path, device: str = "cpu", exercises: tuple[str, ...] = (), limits: Limits | None = None) -> Report:
+    """Convenience: load the course, grade ``path``, clean up."""
+    course = course_module.load_course()
+    chosen = course.select(exercises) if exercises else None
+    with Grader(course, device=device, limits=limits) as grader:
+        return grader.grade(path, chosen)
+
+
+__all__ = ["Grader", "grade_path", "SandboxError", "StubNotImplemented", "os", "sys"]

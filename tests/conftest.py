@@ -1,0 +1,65 @@
+"""Shared fixtures: one grader (one sandbox zygote) per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", choices=["cpu", "cuda"], help="grade on this device")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> str:
+    chosen = request.config.getoption("--device")
+    if chosen == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def course():
+    from grader.course import load_course
+
+    return load_course()
+
+
+@pytest.fixture(scope="session")
+def grader(course, device):
+    from grader.runner import Grader
+
+    with Grader(course, device=device) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def reference_report(grader):
+    return grader.grade(SOLUTIONS)
+
+
+def make_submission(tmp_path: Path, replacements: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
+    """A copy of the reference solutions with some modules' sources replaced or removed."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    for file in SOLUTIONS.glob("*.py"):
+        if file.stem in drop:
+            continue
+        text = (replacements or {}).get(file.stem, file.read_text())
+        (folder / file.name).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def submission_factory(tmp_path):
+    return lambda replacements=None, drop=(): make_submission(tmp_path, replacements, drop)
+
+
+__all__ = ["make_submission", "shutil"]
