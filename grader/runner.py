@@ -121,14 +121,21 @@ def _names(exercise: Exercise, args: tuple, kwargs: dict, indices: list[int]) ->
 class Grader:
     """Grades submissions against a course on one device."""
 
-    def __init__(self, course: Course, device: str = "cpu", limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        course: Course,
+        device: str = "cpu",
+        limits: Limits | None = None,
+        zygote: Zygote | None = None,
+        workdir: Path | None = None,
+    ) -> None:
         self.course = course
         self.device = device
         self.device_name = "cuda:0" if device == "cuda" else device
         course_module.set_run_device(self.device_name)
         self.limits = limits or Limits()
-        self.workdir = make_workdir()
-        self.zygote = Zygote(self.workdir)
+        self.workdir = workdir or make_workdir()
+        self.zygote = zygote or Zygote(self.workdir)
         self.submission: Submission | None = None
         self.broken: dict[str, str] = {}
         self.output: list[str] = []
@@ -182,10 +189,14 @@ class Grader:
 
     def probe(self) -> dict[str, dict]:
         """Import every module once; learn which fail and what each defines."""
-        try:
-            worker = self.start_worker(None, [], import_all=True)
-        except WorkerFailure:
-            return self._probe_one_by_one()
+        while True:
+            try:
+                worker = self.start_worker(None, [], import_all=True)
+                break
+            except WorkerFailure as failure:
+                if failure.module is None or failure.module in self.broken:
+                    return self._probe_one_by_one()
+                self.broken[failure.module] = failure.message
         modules = worker.modules
         self.collect_output(worker)
         worker.close()
@@ -200,7 +211,7 @@ class Grader:
             try:
                 worker = self.start_worker(module, [])
             except WorkerFailure as failure:
-                self.broken[module] = failure.message.replace("loading the submission", f"importing {module}.py")
+                self.broken[module] = failure.message
                 continue
             found.update(worker.modules)
             self.collect_output(worker)

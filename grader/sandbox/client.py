@@ -56,6 +56,7 @@ class WorkerFailure(BaseException):
         super().__init__(message)
         self.message = message
         self.kind = kind  # "timeout" | "crash" | "protocol"
+        self.module: str | None = None  # the module being imported when it happened, if any
 
 
 class StudentRaised(Exception):
@@ -237,10 +238,18 @@ class Worker:
         self.next_id = 0
         self._handles: dict[int, tuple[list, list]] = {}
         self._callbacks: dict[int, Callable] = {}
+        importing = None
+        deadline = time.monotonic() + limits.load_seconds
         try:
             protocol.send(self.sock, {"op": "init", "config": config.to_json()})
-            header, _ = self._receive(time.monotonic() + limits.load_seconds, what="loading the submission")
-        except WorkerFailure:
+            while True:
+                what = f"importing {importing}.py" if importing else "loading the submission"
+                header, _ = self._receive(deadline, what=what, limit=limits.load_seconds)
+                if header.get("op") != "importing":
+                    break
+                importing = str(header.get("module"))
+        except WorkerFailure as failure:
+            failure.module = importing
             raise
         if header.get("op") != "loaded" or not isinstance(header.get("modules"), dict):
             self.kill()
@@ -290,14 +299,14 @@ class Worker:
         self._callbacks[token] = function
         return token
 
-    def _receive(self, deadline: float, what: str) -> tuple[dict, list[bytes]]:
+    def _receive(self, deadline: float, what: str, limit: float | None = None) -> tuple[dict, list[bytes]]:
         """Wait for the reply, serving callbacks and reference requests meanwhile."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
                 raise WorkerFailure(
-                    f"timed out: {what} took longer than {self.limits.call_seconds:g} s "
+                    f"timed out: {what} took longer than {limit or self.limits.call_seconds:g} s "
                     "(an infinite loop, or far too slow) and was stopped",
                     "timeout",
                 )

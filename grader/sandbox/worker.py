@@ -194,6 +194,7 @@ class Worker:
             report = self._load_notebook(self.config["notebook_cells"])
         else:
             for module in self.config.get("import", []):
+                self.send({"op": "importing", "module": module})
                 report[module] = self._import_module(module)
         self._substitute(self.config.get("substitute", []))
         return report
@@ -535,7 +536,7 @@ def _describe_error(error: BaseException, where: str) -> dict:
     if isinstance(error, SyntaxError) and error.filename:
         location = f"{os.path.basename(error.filename)}, line {error.lineno}"
     try:
-        message = str(error)
+        message = error.msg if isinstance(error, SyntaxError) else str(error)
     except BaseException:  # noqa: BLE001 - a hostile __str__
         message = "<unprintable message>"
     return {"type": cls.__name__, "bases": bases, "message": message[:500], "where": location[:200]}

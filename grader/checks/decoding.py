@@ -1,0 +1,626 @@
+"""Checks for decoding.greedy_decode and decoding.beam_search.
+
+Every check decodes from :class:`ToyLM`, a small deterministic "language model": the
+log-probs of the next token are drawn from a generator seeded by a hash of the whole
+prefix, so they depend on every earlier token, and are the same on every call. Cases are
+drawn so that no two competing candidates are within ``MARGIN`` of each other (no ties,
+even after float32 rounding), so the reference answer is the only right one.
+
+The model is handed to the student's function as a callback: every ``step_fn`` call is
+one round trip to the grading process, so vocabularies, beams and lengths stay small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+
+from grader import strategies as gs
+from grader.compare import CheckFailed
+from grader.course import exercise
+from solutions import decoding as ref
+
+POSITION = 7
+
+# A student's greedy_decode may legitimately be `beam_search(..., beam_width=1)`; while
+# greedy is graded, beam_search should then be the reference. See the note on `uses` in
+# the report: the engine's reference proxy cannot forward a callable argument yet, so
+# declaring it would make such a (correct) greedy fail every check.
+greedy_decode = exercise("decoding.greedy_decode", reference=ref.greedy_decode)
+beam_search = exercise("decoding.beam_search", reference=ref.beam_search)
+
+MARGIN = 1e-4  # the smallest gap between competing candidates in a drawn case
+NO_EOS = -60.0  # an eos_bias that makes eos unreachable (log-prob about -60)
+
+RESULT_TYPES = (
+    "tokens: a list of ints (a tuple or a 1-D integer tensor is accepted and converted); "
+    "score: a Python float (a one-element tensor is accepted)"
+)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class ToyLM:
+    """``step_fn(prefixes: LongTensor [n, t]) -> [n, V]`` float32 next-token log-probs.
+
+    The logits of a prefix are ``scale * randn(V)`` from a generator seeded by a hash of
+    ``(seed, prefix)``, plus ``eos_bias`` on ``eos_id``; the log-probs are their
+    ``log_softmax``. Calls are validated (a 2-D integer tensor of prefixes that start with
+    ``bos_id``, hold token ids in ``[0, V)``, contain no ``eos_id`` after ``bos_id``, and are
+    no longer than ``max_new_tokens``) and counted.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        bos_id: int,
+        eos_id: int,
+        seed: int,
+        max_new_tokens: int,
+        eos_bias: float = 0.0,
+        scale: float = 1.5,
+    ) -> None:
+        self.vocab_size = vocab_size
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.seed = seed
+        self.max_new_tokens = max_new_tokens
+        self.eos_bias = eos_bias
+        self.scale = scale
+        self.calls = 0
+        self.rows = 0
+        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def __repr__(self) -> str:
+        eos = "unreachable" if self.eos_bias <= NO_EOS else f"{self.eos_bias:+g} on its logit"
+        return (
+            f"ToyLM(V={self.vocab_size}, bos_id={self.bos_id}, eos_id={self.eos_id}, seed={self.seed}, "
+            f"eos {eos}): fixed random log-probs for each whole prefix"
+        )
+
+    def fresh(self) -> "ToyLM":
+        """The same model with its call counters at zero (and the cache shared)."""
+        twin = ToyLM(self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens,
+                     self.eos_bias, self.scale)
+        twin._cache = self._cache
+        return twin
+
+    # --------------------------------------------------------------- the distribution
+
+    def row(self, prefix: tuple[int, ...]) -> torch.Tensor:
+        """float32 ``[V]`` log-probs of the token after ``prefix`` (no validation)."""
+        prefix = tuple(int(t) for t in prefix)
+        cached = self._cache.get(prefix)
+        if cached is None:
+            digest = hashlib.blake2b(repr((self.seed, prefix)).encode(), digest_size=8).digest()
+            generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") % 2**63)
+            logits = torch.randn(self.vocab_size, generator=generator, dtype=torch.float64) * self.scale
+            logits[self.eos_id] += self.eos_bias
+            cached = torch.log_softmax(logits, dim=0).to(torch.float32)
+            self._cache[prefix] = cached
+        return cached
+
+    def log_prob(self, tokens: list[int]) -> float:
+        """The score of a hypothesis: the float64 sum of its tokens' log-probs after bos."""
+        return sum(float(self.row(tuple(tokens[:i]))[tokens[i]]) for i in range(1, len(tokens)))
+
+    # --------------------------------------------------------------- the callback
+
+    def __call__(self, prefixes: Any = None, *extra: Any, **kwargs: Any) -> torch.Tensor:
+        self.calls += 1
+        if extra or kwargs:
+            raise TypeError("step_fn takes exactly one argument: a LongTensor [n, t] of prefixes")
+        if not isinstance(prefixes, torch.Tensor):
+            raise TypeError(
+                f"step_fn expects a torch.LongTensor [n, t] of prefixes, got {type(prefixes).__name__}; "
+                "build it with torch.tensor([tokens]) (one prefix) or torch.tensor(list_of_prefixes)"
+            )
+        if prefixes.is_floating_point() or prefixes.is_complex() or prefixes.dtype == torch.bool:
+            raise TypeError(f"step_fn expects integer token ids (torch.long), got dtype {prefixes.dtype}")
+        if prefixes.dim() != 2:
+            raise ValueError(
+                f"step_fn expects a 2-D tensor [n, t] (n prefixes of length t), got shape {list(prefixes.shape)}; "
+                "wrap a single prefix as torch.tensor([tokens])"
+            )
+        n, t = prefixes.shape
+        if t == 0:
+            raise ValueError("step_fn got empty prefixes: every prefix starts with bos_id")
+        rows = [tuple(int(v) for v in row) for row in prefixes.tolist()]
+        for row in rows:
+            if any(v < 0 or v >= self.vocab_size for v in row):
+                raise ValueError(f"step_fn got the prefix {list(row)} with a token id outside [0, {self.vocab_size})")
+            if row[0] != self.bos_id:
+                raise ValueError(
+                    f"step_fn got the prefix {list(row)}: every prefix must be a whole hypothesis starting with "
+                    f"bos_id={self.bos_id} (the model conditions on the whole prefix, not only the last token)"
+                )
+            if self.eos_id in row[1:]:
+                raise ValueError(
+                    f"step_fn got the prefix {list(row)}, which already contains eos_id={self.eos_id}: "
+                    "a hypothesis that produced eos is finished and must not be extended"
+                )
+        if t > self.max_new_tokens:
+            raise ValueError(
+                f"step_fn got prefixes of length {t} (bos + {t - 1} tokens) although max_new_tokens="
+                f"{self.max_new_tokens}: at most {self.max_new_tokens} tokens may follow bos, so no token is "
+                "asked for after that"
+            )
+        self.rows += n
+        if n == 0:
+            return torch.empty(0, self.vocab_size, dtype=torch.float32)
+        return torch.stack([self.row(row) for row in rows])
+
+
+# ----------------------------------------------------------------------------- reference facts
+
+
+def _normalised(tokens: list[int] | tuple[int, ...], score: float, length_penalty: float) -> float:
+    generated = len(tokens) - 1
+    return score / generated**length_penalty if generated > 0 else score
+
+
+def search_margin(lm: ToyLM, beam_width: int, max_new_tokens: int, length_penalty: float) -> float:
+    """The smallest gap at any decision the reference beam search makes (greedy: width 1).
+
+    Pruning compares the last kept candidate with the first dropped one; the final
+    ranking compares neighbours among the best ``beam_width + 1`` finished hypotheses.
+    """
+    margin = math.inf
+    alive: list[tuple[tuple[int, ...], float]] = [((lm.bos_id,), 0.0)]
+    finished: list[tuple[tuple[int, ...], float]] = []
+    for _ in range(max_new_tokens):
+        if not alive:
+            break
+        candidates = []
+        for tokens, score in alive:
+            row = lm.row(tokens).tolist()
+            candidates.extend((score + row[v], tokens + (v,)) for v in range(lm.vocab_size))
+        candidates.sort(key=lambda c: -c[0])
+        if len(candidates) > beam_width:
+            margin = min(margin, candidates[beam_width - 1][0] - candidates[beam_width][0])
+        alive = []
+        for score, tokens in candidates[:beam_width]:
+            (finished if tokens[-1] == lm.eos_id else alive).append((tokens, score))
+    finished.extend(alive)
+    ranked = sorted((_normalised(t, s, length_penalty) for t, s in finished), reverse=True)
+    for i in range(min(len(ranked) - 1, beam_width)):
+        margin = min(margin, ranked[i] - ranked[i + 1])
+    return margin
+
+
+def _tie_free_lm(draw: st.DrawFn, vocab_size: int, bos: int, eos: int, max_new_tokens: int, eos_bias: float,
+                 beam_width: int, length_penalty: float) -> ToyLM:
+    """A model from a drawn seed, moved to the next seed while some decision is a near tie."""
+    seed = draw(gs.seeds())
+    for attempt in range(200):
+        lm = ToyLM(vocab_size, bos, eos, seed + attempt, max_new_tokens, eos_bias)
+        if search_margin(lm, beam_width, max_new_tokens, length_penalty) > MARGIN:
+            return lm
+    return lm  # pragma: no cover - a near tie in 200 seeds in a row does not happen
+
+
+def _bos_eos(draw: st.DrawFn, vocab_size: int) -> tuple[int, int]:
+    eos = draw(st.integers(0, vocab_size - 1))
+    bos = (eos + 1 + draw(st.integers(0, vocab_size - 2))) % vocab_size
+    return bos, eos
+
+
+@dataclass
+class GreedyCase:
+    step_fn: ToyLM
+    bos_id: int
+    eos_id: int
+    max_new_tokens: int
+
+    def args(self, lm: ToyLM | None = None) -> tuple:
+        return (lm or self.step_fn, self.bos_id, self.eos_id, self.max_new_tokens)
+
+
+@dataclass
+class BeamCase:
+    step_fn: ToyLM
+    bos_id: int
+    eos_id: int
+    beam_width: int
+    max_new_tokens: int
+    length_penalty: float
+
+    def args(self, lm: ToyLM | None = None) -> tuple:
+        return (lm or self.step_fn, self.bos_id, self.eos_id, self.beam_width, self.max_new_tokens)
+
+
+@st.composite
+def greedy_cases(draw: st.DrawFn, max_new: tuple[int, int] = (1, 6),
+                 eos_biases: tuple[float, ...] = (0.0, 0.5, 1.0)) -> GreedyCase:
+    vocab_size = draw(st.integers(3, 6))
+    bos, eos = _bos_eos(draw, vocab_size)
+    max_new_tokens = draw(st.integers(*max_new))
+    eos_bias = draw(st.sampled_from(eos_biases))
+    lm = _tie_free_lm(draw, vocab_size, bos, eos, max_new_tokens, eos_bias, 1, 0.0)
+    return GreedyCase(lm, bos, eos, max_new_tokens)
+
+
+@st.composite
+def beam_cases(draw: st.DrawFn, widths: tuple[int, int] = (2, 4), max_new: tuple[int, int] = (2, 5),
+               penalties: tuple[float, ...] = (0.0, 0.6, 1.0),
+               eos_biases: tuple[float, ...] = (0.0, 0.5, 1.0)) -> BeamCase:
+    vocab_size = draw(st.integers(3, 6))
+    bos, eos = _bos_eos(draw, vocab_size)
+    beam_width = draw(st.integers(*widths))
+    max_new_tokens = draw(st.integers(*max_new))
+    length_penalty = draw(st.sampled_from(penalties))
+    eos_bias = draw(st.sampled_from(eos_biases))
+    lm = _tie_free_lm(draw, vocab_size, bos, eos, max_new_tokens, eos_bias, beam_width, length_penalty)
+    return BeamCase(lm, bos, eos, beam_width, max_new_tokens, length_penalty)
+
+
+@st.composite
+def exhaustive_cases(draw: st.DrawFn) -> BeamCase:
+    """A beam at least ``V ** (T - 1)`` wide: nothing that can win is ever pruned."""
+    vocab_size = draw(st.integers(3, 4))
+    bos, eos = _bos_eos(draw, vocab_size)
+    max_new_tokens = draw(st.integers(2, 3))
+    beam_width = vocab_size ** (max_new_tokens - 1) + draw(st.integers(0, 1))
+    eos_bias, length_penalty = draw(st.sampled_from([(NO_EOS, 0.0), (NO_EOS, 0.0), (0.0, 0.0), (0.5, 1.0)]))
+    lm = _tie_free_lm(draw, vocab_size, bos, eos, max_new_tokens, eos_bias, beam_width, length_penalty)
+    return BeamCase(lm, bos, eos, beam_width, max_new_tokens, length_penalty)
+
+
+def brute_force_best(lm: ToyLM, max_new_tokens: int, length_penalty: float) -> tuple[list[int], float]:
+    """The best hypothesis over every sequence that stops at eos or after max_new_tokens."""
+    best: tuple[float, list[int], float] | None = None
+    for length in range(1, max_new_tokens + 1):
+        for body in itertools.product(range(lm.vocab_size), repeat=length):
+            if lm.eos_id in body[:-1] or (length < max_new_tokens and body[-1] != lm.eos_id):
+                continue
+            tokens = [lm.bos_id, *body]
+            score = lm.log_prob(tokens)
+            key = _normalised(tokens, score, length_penalty)
+            if best is None or key > best[0]:
+                best = (key, tokens, score)
+    assert best is not None
+    return best[1], best[2]
+
+
+# ----------------------------------------------------------------------------- reading results
+
+
+def _type_name(value: Any) -> str:
+    return getattr(value, "type_name", type(value).__name__)
+
+
+def as_tokens(value: Any, what: str, lm: ToyLM) -> list[int]:
+    """The student's token list as Python ints, validated against the model."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 1 or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise CheckFailed(
+                f"{what} should be a list of token ids, got a {str(value.dtype).replace('torch.', '')} tensor "
+                f"of shape {list(value.shape)}",
+                hint=RESULT_TYPES,
+            )
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise CheckFailed(f"{what} should be a list of token ids, got {_type_name(value)}", hint=RESULT_TYPES)
+    tokens = []
+    for i, token in enumerate(value):
+        if isinstance(token, bool) or not isinstance(token, int):
+            extra = " (convert with int(...) or .item())" if isinstance(token, torch.Tensor) else ""
+            raise CheckFailed(
+                f"{what}: position {i} holds a {_type_name(token)}, not a Python int{extra}", hint=RESULT_TYPES
+            )
+        tokens.append(token)
+    if not tokens or tokens[0] != lm.bos_id:
+        raise CheckFailed(
+            f"{what} {tokens} should start with bos_id={lm.bos_id}",
+            hint="a hypothesis is the whole sequence: bos_id first, then the generated tokens",
+        )
+    bad = [t for t in tokens if not 0 <= t < lm.vocab_size]
+    if bad:
+        raise CheckFailed(f"{what} {tokens} holds token ids outside [0, {lm.vocab_size}): {bad}")
+    return tokens
+
+
+def as_score(value: Any, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        return float(value.reshape(()))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"{what} should be a Python float, got {_type_name(value)}", hint=RESULT_TYPES)
+    if not math.isfinite(value):
+        raise CheckFailed(f"{what} is {value}, expected a finite sum of log-probabilities")
+    return float(value)
+
+
+def read_greedy(got: Any, lm: ToyLM) -> tuple[list[int], float]:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailed(f"greedy_decode should return a pair (tokens, score), got a {_type_name(got)}{size}",
+                          hint=RESULT_TYPES)
+    return as_tokens(got[0], "the tokens", lm), as_score(got[1], "the score")
+
+
+def read_beam(got: Any, lm: ToyLM) -> list[tuple[list[int], float]]:
+    if not isinstance(got, (list, tuple)):
+        raise CheckFailed(
+            f"beam_search should return a list of (tokens, score) pairs, got {_type_name(got)}", hint=RESULT_TYPES
+        )
+    items = []
+    for i, item in enumerate(got):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise CheckFailed(f"item {i} of the result should be a pair (tokens, score), got {_type_name(item)}",
+                              hint=RESULT_TYPES)
+        items.append((as_tokens(item[0], f"the tokens of item {i}", lm), as_score(item[1], f"the score of item {i}")))
+    return items
+
+
+def score_tolerance(tokens: list[int], expected: float) -> float:
+    return 1e-5 * max(1, len(tokens) - 1) + 1e-6 * abs(expected)
+
+
+def expect_score(got: float, expected: float, tokens: list[int], what: str, hint: str = "") -> None:
+    if abs(got - expected) > score_tolerance(tokens, expected):
+        raise CheckFailed(f"{what} is {got:.6g}, expected {expected:.6g} (off by {abs(got - expected):.3g})",
+                          hint=hint)
+
+
+def _show(items: list[tuple[list[int], float]], length_penalty: float | None = None) -> str:
+    def one(tokens: list[int], score: float) -> str:
+        text = f"({tokens}, {score:.4f}"
+        if length_penalty:
+            text += f", normalised {_normalised(tokens, score, length_penalty):.4f}"
+        return text + ")"
+
+    return "[" + ", ".join(one(t, s) for t, s in items) + "]"
+
+
+# ----------------------------------------------------------------------------- greedy_decode
+
+GREEDY_HINT = (
+    "start from [bos_id]; each step call step_fn(torch.tensor([tokens])), take the argmax of the "
+    "returned row (dim=-1), add its log-prob to the score, append it, and stop right after eos_id. "
+    + RESULT_TYPES
+)
+
+
+@greedy_decode.check("matches the reference tokens and score", points=8, examples=15, hint=GREEDY_HINT,
+                     case=greedy_cases())
+def greedy_matches_reference(student, case: GreedyCase):
+    tokens, score = read_greedy(student(*case.args()), case.step_fn)
+    want_tokens, want_score = ref.greedy_decode(*case.args(case.step_fn.fresh()))
+    if tokens != want_tokens:
+        first = next((i for i, (a, b) in enumerate(zip(tokens, want_tokens)) if a != b), min(len(tokens), len(want_tokens)))
+        raise CheckFailed(
+            f"returned the tokens {tokens}, expected {want_tokens} (they first differ at position {first})",
+            hint=GREEDY_HINT,
+        )
+    expect_score(score, want_score, tokens, "the score", hint="the score is the sum of the log-probs of the tokens "
+                 "after bos_id (log-probs, not probabilities; bos_id itself contributes nothing)")
+
+
+@greedy_decode.check(
+    "stops right after eos_id, and never adds more than max_new_tokens tokens",
+    points=6, examples=12,
+    hint="loop at most max_new_tokens times; append the chosen token first, then break if it is eos_id "
+    "(the returned tokens end with eos_id when it was produced)",
+    case=greedy_cases(max_new=(1, 5), eos_biases=(NO_EOS, 0.0, 1.0, 3.0)),
+)
+def greedy_stopping(student, case: GreedyCase):
+    tokens, _ = read_greedy(student(*case.args()), case.step_fn)
+    generated = len(tokens) - 1
+    if generated > case.max_new_tokens:
+        raise CheckFailed(f"added {generated} tokens after bos_id, but max_new_tokens={case.max_new_tokens}")
+    if case.eos_id in tokens[1:-1]:
+        raise CheckFailed(f"returned {tokens}: it goes on after eos_id={case.eos_id}; stop right after eos_id")
+    if tokens[-1] != case.eos_id and generated < case.max_new_tokens:
+        want, _ = ref.greedy_decode(*case.args(case.step_fn.fresh()))
+        why = (f" (the greedy sequence {want} ends with eos_id there: append eos_id before stopping)"
+               if want[-1] == case.eos_id and len(want) == len(tokens) + 1 else "")
+        raise CheckFailed(
+            f"returned {tokens}: it stopped after {generated} of max_new_tokens={case.max_new_tokens} tokens "
+            f"without eos_id={case.eos_id} at the end{why}"
+        )
+
+
+@greedy_decode.check(
+    "the score is the sum of the log-probs of the returned tokens",
+    points=6, examples=12,
+    hint="add step_fn(prefix)[0, token] (a log-prob, read with .item()) for every token appended after bos_id, "
+    "eos_id included; never multiply probabilities",
+    case=greedy_cases(),
+)
+def greedy_score_consistent(student, case: GreedyCase):
+    tokens, score = read_greedy(student(*case.args()), case.step_fn)
+    expected = case.step_fn.log_prob(tokens)
+    if abs(score - expected) > score_tolerance(tokens, expected):
+        steps = " + ".join(f"{float(case.step_fn.row(tuple(tokens[:i]))[tokens[i]]):.4f}" for i in range(1, len(tokens)))
+        raise CheckFailed(
+            f"returned {tokens} with score {score:.6g}, but the log-probs of its tokens after bos_id sum to "
+            f"{expected:.6g} ({steps or 'no tokens'})"
+        )
+
+
+@greedy_decode.check(
+    "every token is the most likely next token of the prefix before it",
+    points=6, examples=12,
+    hint="step_fn returns [1, V]: take argmax over the vocabulary (dim=-1) of the row for the whole prefix "
+    "(bos_id and every token so far), not of the last token alone",
+    case=greedy_cases(),
+)
+def greedy_argmax(student, case: GreedyCase):
+    tokens, _ = read_greedy(student(*case.args()), case.step_fn)
+    for i in range(1, len(tokens)):
+        row = case.step_fn.row(tuple(tokens[:i]))
+        best = int(row.argmax())
+        if tokens[i] != best:
+            raise CheckFailed(
+                f"returned {tokens}: after the prefix {tokens[:i]} it took token {tokens[i]} "
+                f"(log-prob {float(row[tokens[i]]):.4f}), but the most likely is {best} (log-prob {float(row[best]):.4f})"
+            )
+
+
+@greedy_decode.check(
+    "edge cases: eos_id first, max_new_tokens=1, eos_id never likely",
+    points=5, examples=1,
+    hint="with eos_id most likely at once the answer is [bos_id, eos_id]; with max_new_tokens=1 exactly one "
+    "token is added; without eos_id the loop runs exactly max_new_tokens times",
+)
+def greedy_edges(student):
+    scenarios = [
+        ("eos_id is the most likely first token", ToyLM(5, 3, 1, 7, 4, eos_bias=20.0), 4),
+        ("max_new_tokens=1", ToyLM(4, 0, 2, 11, 1, eos_bias=NO_EOS), 1),
+        ("eos_id is never likely", ToyLM(4, 2, 0, 5, 4, eos_bias=NO_EOS), 4),
+    ]
+    for label, lm, max_new_tokens in scenarios:
+        got = read_greedy(student(lm, lm.bos_id, lm.eos_id, max_new_tokens), lm)
+        want = ref.greedy_decode(lm.fresh(), lm.bos_id, lm.eos_id, max_new_tokens)
+        if got[0] != want[0] or abs(got[1] - want[1]) > score_tolerance(want[0], want[1]):
+            raise CheckFailed(
+                f"when {label} ({lm!r}, bos_id={lm.bos_id}, eos_id={lm.eos_id}, max_new_tokens={max_new_tokens}): "
+                f"returned ({got[0]}, {got[1]:.6g}), expected ({want[0]}, {want[1]:.6g})"
+            )
+
+
+# ----------------------------------------------------------------------------- beam_search
+
+BEAM_HINT = (
+    "start from the single hypothesis [bos_id]; each step score every alive hypothesis x every token, keep "
+    "the beam_width best of ALL candidates by raw score, move those ending in eos_id to the finished list; at "
+    "the end add the alive ones, rank by score / generated_len ** length_penalty and return the best "
+    "beam_width. " + RESULT_TYPES
+)
+
+
+def _run_beam(student, case: BeamCase, lm: ToyLM | None = None) -> list[tuple[list[int], float]]:
+    lm = lm or case.step_fn
+    got = student(*case.args(lm), length_penalty=case.length_penalty)
+    return read_beam(got, lm)
+
+
+def _reference_beam(case: BeamCase) -> list[tuple[list[int], float]]:
+    return ref.beam_search(*case.args(case.step_fn.fresh()), length_penalty=case.length_penalty)
+
+
+@beam_search.check(
+    "beam_width=1 is exactly greedy decoding",
+    points=6, examples=12,
+    hint="with one hypothesis kept, each step keeps its single best extension: the result is "
+    "[(greedy tokens, greedy score)]",
+    case=greedy_cases(max_new=(1, 5)),
+    length_penalty=st.sampled_from([0.0, 1.0]),
+)
+def beam_width_one(student, case: GreedyCase, length_penalty: float):
+    lm = case.step_fn
+    got = read_beam(student(lm, case.bos_id, case.eos_id, 1, case.max_new_tokens, length_penalty=length_penalty), lm)
+    want_tokens, want_score = ref.greedy_decode(*case.args(lm.fresh()))
+    if len(got) != 1:
+        raise CheckFailed(f"with beam_width=1 returned {len(got)} hypotheses, expected exactly 1: "
+                          f"[({want_tokens}, {want_score:.4f})]")
+    tokens, score = got[0]
+    if tokens != want_tokens:
+        raise CheckFailed(f"with beam_width=1 returned the tokens {tokens}, but greedy decoding gives {want_tokens}")
+    expect_score(score, want_score, tokens, "with beam_width=1 the score",
+                 hint="return the raw sum of log-probs, not the length-normalised score")
+
+
+@beam_search.check(
+    "returns at most beam_width distinct hypotheses, best first, each ending at its first eos_id",
+    points=6, examples=12,
+    hint="sort the finished hypotheses by score / generated_len ** length_penalty, descending (generated_len "
+    "excludes bos_id); a finished hypothesis leaves the beam and is never extended, and at step 0 there is "
+    "one hypothesis [bos_id], not beam_width copies. " + RESULT_TYPES,
+    case=beam_cases(penalties=(0.0, 0.6, 1.0, 1.0)),
+)
+def beam_well_formed(student, case: BeamCase):
+    lm = case.step_fn
+    got = _run_beam(student, case)
+    if not 1 <= len(got) <= case.beam_width:
+        raise CheckFailed(f"returned {len(got)} hypotheses; expected between 1 and beam_width={case.beam_width}")
+    seen: set[tuple[int, ...]] = set()
+    for i, (tokens, _) in enumerate(got):
+        if tuple(tokens) in seen:
+            raise CheckFailed(f"returned {tokens} more than once: {_show(got)}")
+        seen.add(tuple(tokens))
+        generated = len(tokens) - 1
+        if generated > case.max_new_tokens or generated == 0:
+            raise CheckFailed(f"item {i}, {tokens}, has {generated} tokens after bos_id; expected 1 to "
+                              f"max_new_tokens={case.max_new_tokens}")
+        if case.eos_id in tokens[1:-1]:
+            raise CheckFailed(f"item {i}, {tokens}, goes on after eos_id={case.eos_id}")
+        if tokens[-1] != case.eos_id and generated != case.max_new_tokens:
+            raise CheckFailed(f"item {i}, {tokens}, stops after {generated} tokens without eos_id={case.eos_id}, "
+                              f"but only eos_id or max_new_tokens={case.max_new_tokens} ends a hypothesis")
+    keys = [_normalised(tokens, lm.log_prob(tokens), case.length_penalty) for tokens, _ in got]
+    for i in range(len(keys) - 1):
+        if keys[i] < keys[i + 1]:
+            raise CheckFailed(
+                f"the result is not sorted best first by score / generated_len ** {case.length_penalty:g}: item {i} "
+                f"has {keys[i]:.4f} < item {i + 1}'s {keys[i + 1]:.4f}; got {_show(got, case.length_penalty or None)}"
+            )
+
+
+@beam_search.check(
+    "a beam at least V ** (max_new_tokens - 1) wide finds the best sequence (brute force)",
+    points=6, examples=10,
+    hint="with such a beam nothing that can win is pruned: if the best sequence is missing, candidates are "
+    "chosen per hypothesis instead of among all alive x V candidates, or finished hypotheses are lost",
+    case=exhaustive_cases(),
+)
+def beam_exhaustive(student, case: BeamCase):
+    lm = case.step_fn
+    got = _run_beam(student, case)
+    best_tokens, best_score = brute_force_best(lm, case.max_new_tokens, case.length_penalty)
+    if not got:
+        raise CheckFailed(f"returned no hypothesis; the best sequence is {best_tokens} (score {best_score:.4f})")
+    tokens, _ = got[0]
+    if tokens != best_tokens:
+        score = lm.log_prob(tokens)
+        raise CheckFailed(
+            f"returned {tokens} first (log-prob {score:.4f}), but the best of all sequences is {best_tokens} "
+            f"(log-prob {best_score:.4f})"
+        )
+
+
+@beam_search.check(
+    "matches the reference n-best list (length_penalty 0, 0.6 and 1.0)",
+    points=8, examples=15, hint=BEAM_HINT,
+    case=beam_cases(),
+)
+def beam_matches_reference(student, case: BeamCase):
+    got = _run_beam(student, case)
+    want = _reference_beam(case)
+    lp = case.length_penalty or None
+    if [t for t, _ in got] != [t for t, _ in want]:
+        raise CheckFailed(f"returned {_show(got, lp)}, expected {_show(want, lp)}", hint=BEAM_HINT)
+    for (tokens, score), (_, want_score) in zip(got, want):
+        if abs(score - want_score) > score_tolerance(tokens, want_score):
+            raise CheckFailed(
+                f"the tokens are right but the score of {tokens} is {score:.6g}, expected {want_score:.6g}",
+                hint="return the raw sum of log-probs; length_penalty only changes the ranking",
+            )
+
+
+@beam_search.check(
+    "returned scores are the raw sums of the log-probs of the tokens",
+    points=6, examples=12,
+    hint="length_penalty only ranks the hypotheses: return (tokens, raw sum of log-probs), not the normalised "
+    "score, and do not count bos_id",
+    case=beam_cases(penalties=(0.6, 1.0)),
+)
+def beam_raw_scores(student, case: BeamCase):
+    lm = case.step_fn
+    for tokens, score in _run_beam(student, case):
+        expected = lm.log_prob(tokens)
+        if abs(score - expected) > score_tolerance(tokens, expected):
+            normalised = _normalised(tokens, expected, case.length_penalty)
+            also = (f" (that is the normalised score, {expected:.6g} / {len(tokens) - 1} ** {case.length_penalty:g})"
+                    if abs(score - normalised) <= score_tolerance(tokens, normalised) else "")
+            raise CheckFailed(
+                f"returned {tokens} with score {score:.6g}, but the log-probs of its tokens after bos_id sum to "
+                f"{expected:.6g}{also}"
+            )

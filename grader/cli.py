@@ -1,0 +1,136 @@
+"""The ``grader`` command line: list, check, grade."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+DEVICE = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+    help="Where the inputs live while your functions run.",
+)
+
+
+class GraderError(click.ClickException):
+    """A problem the user can fix; printed as one line."""
+
+
+def _require_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GraderError(f"--device cuda: CUDA is not available here (torch {torch.__version__}); use --device cpu")
+
+
+def _grade(path: Path, device: str, exercises: tuple[str, ...]):
+    """Start the sandbox first (it imports torch meanwhile), then load the course and grade."""
+    from .sandbox.client import Zygote, make_workdir
+
+    workdir = make_workdir()
+    zygote = Zygote(workdir)
+    from .course import load_course
+    from .runner import Grader
+    from .submission import SubmissionError
+
+    course = load_course()
+    try:
+        chosen = course.select(exercises) if exercises else None
+    except KeyError as unknown:
+        zygote.close()
+        raise GraderError(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
+    with Grader(course, device=device, zygote=zygote, workdir=workdir) as grader:
+        try:
+            return grader.grade(path, chosen)
+        except SubmissionError as error:
+            raise GraderError(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grader")
+def cli() -> None:
+    """Grade implementations of the building blocks of transformers.
+
+    Students run `grader check` on their exercises folder; instructors run
+    `grader grade` on a submission (a folder, a .zip or a .ipynb notebook).
+    """
+
+
+@cli.command("list")
+def list_exercises() -> None:
+    """The exercises, their functions, checks and points."""
+    from .course import load_course
+
+    course = load_course()
+    width = max(len(e.name) for e in course.exercises)
+    click.echo(f"{'exercise':<{width}}  points  checks  builds on")
+    for exercise in course.exercises:
+        uses = ", ".join(exercise.uses) or "-"
+        click.echo(f"{exercise.name:<{width}}  {exercise.max_score:>6g}  {len(exercise.checks) + 1:>6}  {uses}")
+    click.echo(f"{'total':<{width}}  {course.max_score:>6g}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("exercises"), required=False)
+@click.option("-e", "--exercise", "exercises", multiple=True, metavar="NAME",
+              help="Only this exercise (module, function or module.function); repeatable.")
+@DEVICE
+def check(path: Path, exercises: tuple[str, ...], device: str) -> None:
+    """Check your work (default: ./exercises) and explain what to fix."""
+    from .reports import render
+
+    if not path.exists():
+        raise GraderError(f"{path}: no such file or folder (run this where your exercises/ folder is, or give its path)")
+    _require_device(device)
+    report = _grade(path, device, exercises)
+    click.echo(render(report, "text", color=sys.stdout.isatty()), nl=False)
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html", "gradescope"]),
+              default="text", show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the report here.")
+@click.option("-e", "--exercise", "exercises", multiple=True, metavar="NAME", help="Only this exercise; repeatable.")
+@DEVICE
+def grade(submission: Path, fmt: str, output: Path | None, exercises: tuple[str, ...], device: str) -> None:
+    """Grade one submission (folder, .zip or .ipynb) and write a report."""
+    from .reports import render
+
+    if not submission.exists():
+        raise GraderError(f"{submission}: no such file or folder")
+    if output is not None and not output.parent.exists():
+        raise GraderError(f"{output.parent}: no such folder for the report")
+    _require_device(device)
+    report = _grade(submission, device, exercises)
+    text = render(report, fmt, color=output is None and fmt == "text" and sys.stdout.isatty())
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{report.submission}: {report.score:g} / {report.max_score:g} -> {output}", err=True)
+
+
+def main() -> None:
+    """Entry point: errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        click.echo("grader: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        message = error.format_message().splitlines()[0] if error.format_message() else str(error)
+        click.echo(f"grader: error: {message}", err=True)
+        sys.exit(error.exit_code or 2)
+    except KeyboardInterrupt:
+        click.echo("grader: interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the promise is: no traceback
+        click.echo(f"grader: internal error: {type(error).__name__}: {error}", err=True)
+        sys.exit(3)
