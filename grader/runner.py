@@ -150,6 +150,9 @@ class Grader:
 
         roots = {Path(p).resolve() for p in solutions.__path__}
         roots.add(Path(__file__).resolve().parent)
+        local = Path.cwd() / "solutions"
+        if local.is_dir():
+            roots.add(local.resolve())
         return sorted(str(r) for r in roots)
 
     def start_worker(self, module: str | None, substitute: list[str], import_all: bool = False) -> Worker:

@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from hypothesis import strategies as st
@@ -79,11 +79,8 @@ class ToyLM:
         self._cache: dict[tuple[int, ...], torch.Tensor] = {}
 
     def __repr__(self) -> str:
-        eos = "unreachable" if self.eos_bias <= NO_EOS else f"{self.eos_bias:+g} on its logit"
-        return (
-            f"ToyLM(V={self.vocab_size}, bos_id={self.bos_id}, eos_id={self.eos_id}, seed={self.seed}, "
-            f"eos {eos}): fixed random log-probs for each whole prefix"
-        )
+        eos = "unreachable" if self.eos_bias <= NO_EOS else f"{self.eos_bias:+g}"
+        return f"ToyLM(V={self.vocab_size}, seed={self.seed}, eos_bias={eos}): log-probs hashed from the whole prefix"
 
     def fresh(self) -> "ToyLM":
         """The same model with its call counters at zero (and the cache shared)."""
@@ -166,11 +163,11 @@ def _normalised(tokens: list[int] | tuple[int, ...], score: float, length_penalt
     return score / generated**length_penalty if generated > 0 else score
 
 
-def search_margin(lm: ToyLM, beam_width: int, max_new_tokens: int, length_penalty: float) -> float:
-    """The smallest gap at any decision the reference beam search makes (greedy: width 1).
+def reference_pool(lm: ToyLM, beam_width: int, max_new_tokens: int) -> tuple[list, float]:
+    """The reference search's finished hypotheses ``(tokens, raw score)`` and its pruning margin.
 
-    Pruning compares the last kept candidate with the first dropped one; the final
-    ranking compares neighbours among the best ``beam_width + 1`` finished hypotheses.
+    The margin is the smallest gap between the last kept and the first dropped candidate
+    of any step (for greedy, width 1: between the best and the second-best token).
     """
     margin = math.inf
     alive: list[tuple[tuple[int, ...], float]] = [((lm.bos_id,), 0.0)]
@@ -188,22 +185,31 @@ def search_margin(lm: ToyLM, beam_width: int, max_new_tokens: int, length_penalt
         alive = []
         for score, tokens in candidates[:beam_width]:
             (finished if tokens[-1] == lm.eos_id else alive).append((tokens, score))
-    finished.extend(alive)
-    ranked = sorted((_normalised(t, s, length_penalty) for t, s in finished), reverse=True)
-    for i in range(min(len(ranked) - 1, beam_width)):
-        margin = min(margin, ranked[i] - ranked[i + 1])
-    return margin
+    return finished + alive, margin
+
+
+def ranking_margin(pool: list, beam_width: int, length_penalty: float) -> float:
+    """The smallest gap between neighbours among the best ``beam_width + 1`` by normalised score."""
+    ranked = sorted((_normalised(t, s, length_penalty) for t, s in pool), reverse=True)
+    return min((ranked[i] - ranked[i + 1] for i in range(min(len(ranked) - 1, beam_width))), default=math.inf)
+
+
+def search_margin(lm: ToyLM, beam_width: int, max_new_tokens: int, length_penalty: float) -> float:
+    """The smallest gap at any decision the reference beam search makes (greedy: width 1)."""
+    pool, margin = reference_pool(lm, beam_width, max_new_tokens)
+    return min(margin, ranking_margin(pool, beam_width, length_penalty))
 
 
 def _tie_free_lm(draw: st.DrawFn, vocab_size: int, bos: int, eos: int, max_new_tokens: int, eos_bias: float,
-                 beam_width: int, length_penalty: float) -> ToyLM:
-    """A model from a drawn seed, moved to the next seed while some decision is a near tie."""
+                 beam_width: int, length_penalty: float, accept: Callable[[ToyLM], bool] | None = None) -> ToyLM:
+    """A model from a drawn seed, moved on to the next seed while some decision is a near tie
+    (or while ``accept`` rejects it)."""
     seed = draw(gs.seeds())
     for attempt in range(200):
         lm = ToyLM(vocab_size, bos, eos, seed + attempt, max_new_tokens, eos_bias)
-        if search_margin(lm, beam_width, max_new_tokens, length_penalty) > MARGIN:
+        if search_margin(lm, beam_width, max_new_tokens, length_penalty) > MARGIN and (accept is None or accept(lm)):
             return lm
-    return lm  # pragma: no cover - a near tie in 200 seeds in a row does not happen
+    return lm  # pragma: no cover - 200 unsuitable seeds in a row do not happen
 
 
 def _bos_eos(draw: st.DrawFn, vocab_size: int) -> tuple[int, int]:
@@ -273,20 +279,43 @@ def exhaustive_cases(draw: st.DrawFn) -> BeamCase:
     return BeamCase(lm, bos, eos, beam_width, max_new_tokens, length_penalty)
 
 
-def brute_force_best(lm: ToyLM, max_new_tokens: int, length_penalty: float) -> tuple[list[int], float]:
-    """The best hypothesis over every sequence that stops at eos or after max_new_tokens."""
-    best: tuple[float, list[int], float] | None = None
+def _top_tokens(pool: list, beam_width: int, key: Callable[[tuple, float], float]) -> list[tuple[int, ...]]:
+    return [tokens for tokens, _ in sorted(pool, key=lambda item: key(*item), reverse=True)[:beam_width]]
+
+
+@st.composite
+def ranking_cases(draw: st.DrawFn) -> BeamCase:
+    """Cases where the length normalisation decides the answer: ranking by raw score, or
+    dividing by the length with bos_id counted, returns a different list."""
+    vocab_size = draw(st.integers(3, 5))
+    bos, eos = _bos_eos(draw, vocab_size)
+    beam_width = draw(st.integers(2, 3))
+    max_new_tokens = draw(st.integers(3, 4))
+    length_penalty = draw(st.sampled_from([0.5, 1.0, 1.5]))
+    eos_bias = draw(st.sampled_from([0.5, 1.0]))
+
+    def sensitive(lm: ToyLM) -> bool:
+        pool, _ = reference_pool(lm, beam_width, max_new_tokens)
+        right = _top_tokens(pool, beam_width, lambda t, s: _normalised(t, s, length_penalty))
+        raw = _top_tokens(pool, beam_width, lambda t, s: s)
+        with_bos = _top_tokens(pool, beam_width, lambda t, s: s / len(t) ** length_penalty)
+        return right != raw and right != with_bos
+
+    lm = _tie_free_lm(draw, vocab_size, bos, eos, max_new_tokens, eos_bias, beam_width, length_penalty, sensitive)
+    return BeamCase(lm, bos, eos, beam_width, max_new_tokens, length_penalty)
+
+
+def brute_force(lm: ToyLM, max_new_tokens: int, length_penalty: float, count: int) -> list[tuple[list[int], float]]:
+    """The ``count`` best hypotheses among all sequences that stop at eos or after max_new_tokens."""
+    every = []
     for length in range(1, max_new_tokens + 1):
         for body in itertools.product(range(lm.vocab_size), repeat=length):
             if lm.eos_id in body[:-1] or (length < max_new_tokens and body[-1] != lm.eos_id):
                 continue
             tokens = [lm.bos_id, *body]
-            score = lm.log_prob(tokens)
-            key = _normalised(tokens, score, length_penalty)
-            if best is None or key > best[0]:
-                best = (key, tokens, score)
-    assert best is not None
-    return best[1], best[2]
+            every.append((tokens, lm.log_prob(tokens)))
+    every.sort(key=lambda item: _normalised(item[0], item[1], length_penalty), reverse=True)
+    return every[:count]
 
 
 # ----------------------------------------------------------------------------- reading results
@@ -565,24 +594,22 @@ def beam_well_formed(student, case: BeamCase):
 
 
 @beam_search.check(
-    "a beam at least V ** (max_new_tokens - 1) wide finds the best sequence (brute force)",
+    "a beam at least V ** (max_new_tokens - 1) wide finds the best sequences (brute force)",
     points=6, examples=10,
-    hint="with such a beam nothing that can win is pruned: if the best sequence is missing, candidates are "
-    "chosen per hypothesis instead of among all alive x V candidates, or finished hypotheses are lost",
+    hint="with such a beam nothing that can win is pruned, so the result is the best beam_width of all "
+    "sequences: if one is missing, candidates are chosen per hypothesis instead of among all alive x V "
+    "candidates, or finished hypotheses are lost",
     case=exhaustive_cases(),
 )
 def beam_exhaustive(student, case: BeamCase):
     lm = case.step_fn
     got = _run_beam(student, case)
-    best_tokens, best_score = brute_force_best(lm, case.max_new_tokens, case.length_penalty)
-    if not got:
-        raise CheckFailed(f"returned no hypothesis; the best sequence is {best_tokens} (score {best_score:.4f})")
-    tokens, _ = got[0]
-    if tokens != best_tokens:
-        score = lm.log_prob(tokens)
+    want = brute_force(lm, case.max_new_tokens, case.length_penalty, case.beam_width)
+    if [t for t, _ in got] != [t for t, _ in want]:
+        scored = [(tokens, lm.log_prob(tokens)) for tokens, _ in got]
         raise CheckFailed(
-            f"returned {tokens} first (log-prob {score:.4f}), but the best of all sequences is {best_tokens} "
-            f"(log-prob {best_score:.4f})"
+            f"returned {_show(scored, case.length_penalty or None)}, but the best {case.beam_width} of all "
+            f"sequences are {_show(want, case.length_penalty or None)} (scores recomputed from step_fn)"
         )
 
 
@@ -624,3 +651,21 @@ def beam_raw_scores(student, case: BeamCase):
                 f"returned {tokens} with score {score:.6g}, but the log-probs of its tokens after bos_id sum to "
                 f"{expected:.6g}{also}"
             )
+
+
+@beam_search.check(
+    "ranks the finished hypotheses by score / generated_len ** length_penalty",
+    points=6, examples=10,
+    hint="divide each raw score by (number of tokens after bos_id) ** length_penalty, only to sort the finished "
+    "hypotheses at the end (bos_id is not counted; the search itself prunes by raw score)",
+    case=ranking_cases(),
+)
+def beam_ranking(student, case: BeamCase):
+    got = _run_beam(student, case)
+    want = _reference_beam(case)
+    if [t for t, _ in got] != [t for t, _ in want]:
+        scored = [(tokens, case.step_fn.log_prob(tokens)) for tokens, _ in got]
+        raise CheckFailed(
+            f"with length_penalty={case.length_penalty:g} returned {_show(scored, case.length_penalty)}, expected "
+            f"{_show(want, case.length_penalty)} (scores recomputed from step_fn)"
+        )

@@ -223,11 +223,20 @@ def base_and_dtype(student, seq_len, d_model, base):
             f"with dtype=torch.float64 the table has dtype {str(got.dtype).replace('torch.', '')}",
             hint="finish with .to(dtype) (or build in `dtype`); do not hard-code float32",
         )
-    expect_close(
-        got, reference(seq_len, d_model), what="the float64 table", atol=1e-9 + 1e-13 * seq_len,
-        hint="a float64 table must be computed in float64: angles computed in float32 and then cast are "
-        "off by ~1e-6",
-    )
+    expected = reference(seq_len, d_model)
+    expect_shape(got, expected.shape, "the float64 table")
+    error = (got.detach() - expected).abs()
+    atol = 1e-10 + 1e-13 * seq_len
+    if not bool((error <= atol).all()):  # NaN fails too
+        worst = int(torch.nan_to_num(error, nan=float("inf")).flatten().argmax())
+        p, j = divmod(worst, d_model)
+        raise CheckFailed(
+            f"the float64 table is off by up to {float(error.flatten()[worst]):.3g} (at [{p}, {j}]: expected "
+            f"{float(expected[p, j]):.17g}, got {float(got[p, j]):.17g}); a float64 result should be within "
+            f"{atol:.1g}, and an error of this size means part of the computation ran in float32",
+            hint="when dtype is float64, compute positions, frequencies and angles in float64 "
+            "(torch.arange(..., dtype=torch.float64)) and cast only the final table",
+        )
 
 
 @sinusoidal.check("is created on the requested device", points=0.5, examples=1)
