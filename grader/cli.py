@@ -29,7 +29,7 @@ def _require_device(device: str) -> None:
 
 def _grade(path: Path, device: str, exercises: tuple[str, ...]):
     """Start the sandbox first (it imports torch meanwhile), then load the course and grade."""
-    from .sandbox.client import Zygote, make_workdir
+    from .sandbox.zygote import Zygote, make_workdir
 
     workdir = make_workdir()
     zygote = Zygote(workdir)

@@ -53,6 +53,15 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _distinct(expected: float, got: float) -> tuple[str, str]:
+    """Both values with just enough digits to see that they differ."""
+    for digits in (6, 9, 12, 17):
+        pair = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if pair[0] != pair[1]:
+            return pair
+    return pair
+
+
 def _index(flat_index: int, shape: torch.Size) -> str:
     if len(shape) == 0:
         return "[]"
@@ -143,9 +152,10 @@ def expect_close(
     if not math.isfinite(got_value):
         headline = f"{what} has {_fmt(got_value)} at {where} where {_fmt(expected_value)} was expected"
     else:
+        shown_expected, shown_got = _distinct(expected_value, got_value)
         headline = (
             f"{what} differs at {count} of {got.numel()} positions; the largest error is "
-            f"{_fmt(delta)} at {where}: expected {_fmt(expected_value)}, got {_fmt(got_value)}"
+            f"{_fmt(delta)} at {where}: expected {shown_expected}, got {shown_got}"
         )
     raise CheckFailed(
         headline,
@@ -229,7 +239,9 @@ def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any
         if ref.requires_grad:
             pairs.append((ref, cot.to(torch.float64)))
     wanted = [leaf for leaf in leaves if leaf is not None]
-    ref_grads = torch.autograd.grad([r for r, _ in pairs], wanted, [c for _, c in pairs], allow_unused=True)
+    from .sandbox.vjp import vjp
+
+    ref_grads = vjp([r for r, _ in pairs], wanted, [c for _, c in pairs])
     ref_iter = iter(ref_grads)
     for index, leaf in enumerate(leaves):
         if leaf is None:

@@ -28,10 +28,11 @@ from solutions import decoding as ref
 
 POSITION = 7
 
-# A student's greedy_decode may legitimately be `beam_search(..., beam_width=1)`; while
-# greedy is graded, beam_search should then be the reference. See the note on `uses` in
-# the report: the engine's reference proxy cannot forward a callable argument yet, so
-# declaring it would make such a (correct) greedy fail every check.
+# A student may write greedy_decode as `beam_search(..., beam_width=1)[0]`; ideally greedy
+# would then be graded with the reference beam_search (uses=["decoding.beam_search"]). The
+# engine's reference stand-in cannot forward a callable argument (the step function arrives
+# as an Unsupported value), so declaring it would fail such a correct greedy on every check:
+# until it can, greedy is graded with the student's own beam_search.
 greedy_decode = exercise("decoding.greedy_decode", reference=ref.greedy_decode)
 beam_search = exercise("decoding.beam_search", reference=ref.beam_search)
 
@@ -116,7 +117,7 @@ class ToyLM:
             raise TypeError("step_fn takes exactly one argument: a LongTensor [n, t] of prefixes")
         if not isinstance(prefixes, torch.Tensor):
             raise TypeError(
-                f"step_fn expects a torch.LongTensor [n, t] of prefixes, got {type(prefixes).__name__}; "
+                f"step_fn expects a torch.LongTensor [n, t] of prefixes, got {_type_name(prefixes)}; "
                 "build it with torch.tensor([tokens]) (one prefix) or torch.tensor(list_of_prefixes)"
             )
         if prefixes.is_floating_point() or prefixes.is_complex() or prefixes.dtype == torch.bool:
@@ -145,9 +146,8 @@ class ToyLM:
                 )
         if t > self.max_new_tokens:
             raise ValueError(
-                f"step_fn got prefixes of length {t} (bos + {t - 1} tokens) although max_new_tokens="
-                f"{self.max_new_tokens}: at most {self.max_new_tokens} tokens may follow bos, so no token is "
-                "asked for after that"
+                f"step_fn got prefixes of length {t} (bos + {t - 1} tokens), asking for token number {t}, but "
+                f"max_new_tokens={self.max_new_tokens}: decoding must stop once {self.max_new_tokens} tokens follow bos"
             )
         self.rows += n
         if n == 0:
@@ -357,12 +357,14 @@ def as_tokens(value: Any, what: str, lm: ToyLM) -> list[int]:
 
 
 def as_score(value: Any, what: str) -> float:
+    """The student's score as a float: a Python number, or a one-element floating tensor."""
     if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
-        return float(value.reshape(()))
+        value = float(value.reshape(()))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CheckFailed(f"{what} should be a Python float, got {_type_name(value)}", hint=RESULT_TYPES)
     if not math.isfinite(value):
-        raise CheckFailed(f"{what} is {value}, expected a finite sum of log-probabilities")
+        raise CheckFailed(f"{what} is {value}, expected a finite sum of log-probabilities",
+                          hint="add log-probs (negative numbers), never multiply probabilities")
     return float(value)
 
 
@@ -423,7 +425,8 @@ def greedy_matches_reference(student, case: GreedyCase):
     tokens, score = read_greedy(student(*case.args()), case.step_fn)
     want_tokens, want_score = ref.greedy_decode(*case.args(case.step_fn.fresh()))
     if tokens != want_tokens:
-        first = next((i for i, (a, b) in enumerate(zip(tokens, want_tokens)) if a != b), min(len(tokens), len(want_tokens)))
+        shorter = min(len(tokens), len(want_tokens))
+        first = next((i for i, (a, b) in enumerate(zip(tokens, want_tokens)) if a != b), shorter)
         raise CheckFailed(
             f"returned the tokens {tokens}, expected {want_tokens} (they first differ at position {first})",
             hint=GREEDY_HINT,
@@ -467,7 +470,8 @@ def greedy_score_consistent(student, case: GreedyCase):
     tokens, score = read_greedy(student(*case.args()), case.step_fn)
     expected = case.step_fn.log_prob(tokens)
     if abs(score - expected) > score_tolerance(tokens, expected):
-        steps = " + ".join(f"{float(case.step_fn.row(tuple(tokens[:i]))[tokens[i]]):.4f}" for i in range(1, len(tokens)))
+        rows = [case.step_fn.row(tuple(tokens[:i])) for i in range(1, len(tokens))]
+        steps = " + ".join(f"{float(row[token]):.4f}" for row, token in zip(rows, tokens[1:]))
         raise CheckFailed(
             f"returned {tokens} with score {score:.6g}, but the log-probs of its tokens after bos_id sum to "
             f"{expected:.6g} ({steps or 'no tokens'})"
@@ -489,7 +493,8 @@ def greedy_argmax(student, case: GreedyCase):
         if tokens[i] != best:
             raise CheckFailed(
                 f"returned {tokens}: after the prefix {tokens[:i]} it took token {tokens[i]} "
-                f"(log-prob {float(row[tokens[i]]):.4f}), but the most likely is {best} (log-prob {float(row[best]):.4f})"
+                f"(log-prob {float(row[tokens[i]]):.4f}), but the most likely is {best} "
+                f"(log-prob {float(row[best]):.4f})"
             )
 
 

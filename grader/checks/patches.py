@@ -21,6 +21,7 @@ from grader.compare import (
     in_float64,
 )
 from grader.course import exercise
+from grader.sandbox.client import StudentRaised
 from solutions import patches as ref
 
 POSITION = 8
@@ -225,13 +226,32 @@ def patchify_values(student, case):
 )
 def patchify_integers(student, case):
     images, p = case.images, case.patch_size
-    got = expect_tensor(student(images, p))
+    got = expect_tensor(_call_on_integers(student, images, p))
     expected = ref.patchify(images, p)
     expect_shape(got, expected.shape, "the patches")
     expect_dtype(got, images.dtype, "the patches")
     if not torch.equal(got, expected):
         _diagnose_patchify(got, images, p)
     expect_equal(got, expected, what="the patches", hint=ORDER_HINT)
+
+
+def _call_on_integers(student, images, p):
+    """``student(images, p)``, reporting a torch kernel without integer support as a mistake.
+
+    The engine takes any NotImplementedError for an unimplemented stub; torch raises one too
+    (``"im2col_out_cpu" not implemented for 'Long'``) when an operation has no integer kernel.
+    """
+    try:
+        return student(images, p)
+    except BaseException as error:  # the engine's StubNotImplemented is a BaseException
+        text = str(error)
+        if type(error).__name__ == "StubNotImplemented" and "not implemented for '" in text:
+            dtype = str(images.dtype).replace("torch.", "")
+            raise CheckFailed(
+                f"fails on {dtype} images: {text}. An operation you use (F.unfold, conv2d, matmul...) "
+                "has no integer kernel; patchify only moves values, so reshape and permute suffice",
+            ) from None
+        raise
 
 
 @patchify.check(
@@ -344,7 +364,19 @@ def patchify_gradients(student, case):
     case=embed_cases(),
 )
 def embedding_values(student, case):
-    got = expect_tensor(student(case.images, case.weight, case.bias))
+    try:
+        got = expect_tensor(student(case.images, case.weight, case.bias))
+    except StudentRaised as raised:
+        if not raised.is_a(ValueError):
+            raise
+        _, c, h, w = case.images.shape
+        p = case.weight.shape[-1]
+        raise CheckFailed(
+            f"raised {raised.summary()} for a valid input: the image is {h} x {w}, a whole number of "
+            f"{p} x {p} patches (P = weight.shape[-1] = {p}; weight is [D, C, P, P] = {list(case.weight.shape)}, "
+            f"so weight.shape[1] = {c} is the number of channels, not P)",
+            hint=EMBED_HINT,
+        ) from None
     expected = _conv_reference(case.images, case.weight, case.bias)
     try:
         expect_close(got, expected, what="the tokens [B, N, D]")

@@ -39,6 +39,9 @@ rnn_cell = exercise("recurrent.rnn_cell", reference=ref.rnn_cell)
 lstm_cell = exercise("recurrent.lstm_cell", reference=ref.lstm_cell)
 gru_cell = exercise("recurrent.gru_cell", reference=ref.gru_cell)
 
+# Gradients are compared in float32: a float64 input run through float32 maths (a dtype bug,
+# charged by the dtype check) would otherwise also fail here by 1e-8.
+GRAD_DTYPES = st.just(torch.float32)
 FORCE = 50.0  # sigmoid(+-50) is 1 or 0 to far below any tolerance
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -161,10 +164,36 @@ def lstm_outputs(result) -> tuple[torch.Tensor, torch.Tensor]:
 # ------------------------------------------------------------------------------ shared check bodies
 
 
+def known_mistake(kind: str, got, case: CellCase) -> str | None:
+    """If ``got`` is what a known mistake computes on ``case``, the explanation (no student calls)."""
+    mistakes = [
+        ({"bias_hh": None}, "it equals the result without bias_hh: add both biases, b_ih and b_hh (torch keeps two)"),
+        ({"bias_ih": None}, "it equals the result without bias_ih: add both biases, b_ih and b_hh (torch keeps two)"),
+    ]
+    if kind == "rnn":
+        mistakes.append((
+            {"weight_hh": case.weight_hh.T},
+            "it equals what h @ weight_hh (not transposed) gives: weights are stored [out, in], use h @ weight_hh.T",
+        ))
+    for changes, explanation in mistakes:
+        wrong = reference(kind, *case.args(**changes))
+        if kind == "lstm":
+            if isinstance(got, (tuple, list)) and len(got) == 2 and all(
+                close(g, w, case.dtype) for g, w in zip(got, wrong)
+            ):
+                return explanation
+        elif close(got, wrong, case.dtype):
+            return explanation
+    return None
+
+
 def check_matches(kind: str, student, case: CellCase) -> None:
     got = student(*case.args())
     expected = reference(kind, *case.args())
     hint = {"rnn": RNN_HINT, "lstm": LSTM_HINT, "gru": GRU_HINT}[kind]
+    mistake = known_mistake(kind, got, case)
+    if mistake:
+        raise CheckFailed(f"the output does not match the reference: {mistake}", hint=hint)
     if kind == "lstm":
         h_new, c_new = lstm_outputs(got)
         ref_h, ref_c = expected
@@ -180,24 +209,29 @@ def check_matches(kind: str, student, case: CellCase) -> None:
 
 
 def check_without_biases(kind: str, student, case: CellCase) -> None:
+    """``None`` must behave exactly like a zero bias (compared with the student's own result, so
+    a mistake in the formula itself is left to the other checks)."""
+    zero = torch.zeros_like(case.bias_ih)
     variants = [
-        ("bias_ih=None and bias_hh=None", None, None),
-        ("bias_ih given and bias_hh=None", case.bias_ih, None),
-        ("bias_ih=None and bias_hh given", None, case.bias_hh),
+        ("bias_ih=None and bias_hh=None", (None, None), (zero, zero)),
+        ("bias_ih given and bias_hh=None", (case.bias_ih, None), (case.bias_ih, zero)),
+        ("bias_ih=None and bias_hh given", (None, case.bias_hh), (zero, case.bias_hh)),
     ]
-    for label, b_ih, b_hh in variants:
-        args = case.args(bias_ih=b_ih, bias_hh=b_hh)
+    for label, (b_ih, b_hh), (z_ih, z_hh) in variants:
         try:
-            got = student(*args)
+            got = student(*case.args(bias_ih=b_ih, bias_hh=b_hh))
         except StudentRaised as raised:
             raise CheckFailed(f"with {label} it raised {raised.summary()}", hint=BIAS_HINT) from None
-        expected = reference(kind, *args)
-        if kind == "lstm":
-            h_new, c_new = lstm_outputs(got)
-            expect_close(c_new, expected[1], what=f"c' with {label}", hint=BIAS_HINT)
-            expect_close(h_new, expected[0], what=f"h' with {label}", hint=BIAS_HINT)
-        else:
-            expect_close(got, expected, what=f"h' with {label}", hint=BIAS_HINT)
+        expected = student(*case.args(bias_ih=z_ih, bias_hh=z_hh))
+        outputs = zip(lstm_outputs(got), lstm_outputs(expected), ("h'", "c'")) if kind == "lstm" else [
+            (expect_tensor(got, "h'"), expect_tensor(expected, "h'"), "h'")
+        ]
+        for tensor, wanted, name in outputs:
+            expect_close(
+                tensor, wanted.detach().to(torch.float64), dtype=wanted.dtype,
+                what=f"{name} with {label} (compared with your own result for a zero bias in place of None)",
+                hint=BIAS_HINT,
+            )
 
 
 def check_batch_rows(kind: str, student, case: CellCase, row: int) -> None:
@@ -237,7 +271,7 @@ def rnn_matches(student, case):
     check_matches("rnn", student, case)
 
 
-@rnn_cell.check("works without biases (None means no bias)", points=1, examples=5, hint=BIAS_HINT,
+@rnn_cell.check("works without biases (None means no bias)", points=1, examples=4, hint=BIAS_HINT,
                 case=cell_cases("rnn"))
 def rnn_without_biases(student, case):
     check_without_biases("rnn", student, case)
@@ -252,10 +286,11 @@ def rnn_transposed(student, seed, sizes, dtype):
     I, H = sizes
     case = build_case("rnn", H, I, H, dtype, seed, bias=False)
     # h = identity (row j is e_j) and x = 0: row j of h' must be tanh of COLUMN j of weight_hh.
+    zero_bias = torch.zeros(H, dtype=dtype)  # given, not None: that is another check's business
     eye_h = torch.eye(H, dtype=dtype)
     zeros_x = torch.zeros(H, I, dtype=dtype)
     try:
-        got = student(zeros_x, eye_h, case.weight_ih, case.weight_hh)
+        got = student(zeros_x, eye_h, case.weight_ih, case.weight_hh, zero_bias, zero_bias)
     except StudentRaised as raised:
         raise CheckFailed(f"with x = 0, h = identity and I = {I} != H = {H} it raised {raised.summary()}") from None
     expected = torch.tanh(case.weight_hh.double().T)
@@ -269,7 +304,7 @@ def rnn_transposed(student, seed, sizes, dtype):
     eye_x = torch.eye(I, dtype=dtype)
     zeros_h = torch.zeros(I, H, dtype=dtype)
     try:
-        got = student(eye_x, zeros_h, case.weight_ih, case.weight_hh)
+        got = student(eye_x, zeros_h, case.weight_ih, case.weight_hh, zero_bias, zero_bias)
     except StudentRaised as raised:
         raise CheckFailed(
             f"with x = identity, h = 0 and I = {I} != H = {H} it raised {raised.summary()}; "
@@ -287,7 +322,7 @@ def rnn_batch_rows(student, case, row):
 
 @rnn_cell.check("has the reference's gradients (x, h, weights, biases)", points=1, examples=4,
                 hint="build the output only from torch operations on the inputs (no .detach(), no .item())",
-                case=cell_cases("rnn"))
+                case=cell_cases("rnn", dtypes=GRAD_DTYPES))
 def rnn_gradients(student, case):
     expect_gradients(student, *case.args())
 
@@ -307,7 +342,7 @@ def lstm_matches(student, case):
     check_matches("lstm", student, case)
 
 
-@lstm_cell.check("works without biases (None means no bias)", points=0.5, examples=5, hint=BIAS_HINT,
+@lstm_cell.check("works without biases (None means no bias)", points=0.5, examples=4, hint=BIAS_HINT,
                  case=cell_cases("lstm"))
 def lstm_without_biases(student, case):
     check_without_biases("lstm", student, case)
@@ -346,9 +381,14 @@ def lstm_forced_gates(student, case):
     write = forced(case.bias_ih, H, c0=FORCE, c1=FORCE, c2=FORCE, c3=FORCE)
     h_new, c_new = lstm_outputs(student(*case.args(bias_ih=write)))
     expect_close(c_new, case.c.double() + 1,
-                 what="c' with every gate forced open and g forced to 1 (all chunks +50), which should be c + 1")
+                 what="c' with every chunk of bias_ih at +50 (i = f = o = 1, g = 1), which should be c + 1")
+    if close(h_new, case.c.double() + 1, case.dtype):
+        raise CheckFailed(
+            "with every gate forced open (i = f = o = 1, g = 1) h' equals c' = c + 1: the output is "
+            "h' = o * tanh(c'), squash the cell state with tanh before the output gate",
+        )
     expect_close(h_new, torch.tanh(case.c.double() + 1),
-                 what="h' with every gate forced open and g forced to 1, which should be tanh(c') (o = 1), not c'")
+                 what="h' with every chunk of bias_ih at +50 (o = 1, c' = c + 1), which should be tanh(c + 1)")
 
 
 @lstm_cell.check("treats every batch row independently", points=0.5, examples=6, hint=BATCH_HINT,
@@ -359,7 +399,7 @@ def lstm_batch_rows(student, case, row):
 
 @lstm_cell.check("has the reference's gradients (x, h, c, weights, biases)", points=1, examples=4,
                  hint="build both outputs only from torch operations on the inputs (no .detach(), no .item())",
-                 case=cell_cases("lstm"))
+                 case=cell_cases("lstm", dtypes=GRAD_DTYPES))
 def lstm_gradients(student, case):
     expect_gradients(student, *case.args())
 
@@ -379,7 +419,7 @@ def gru_matches(student, case):
     check_matches("gru", student, case)
 
 
-@gru_cell.check("works without biases (None means no bias)", points=0.5, examples=5, hint=BIAS_HINT,
+@gru_cell.check("works without biases (None means no bias)", points=0.5, examples=4, hint=BIAS_HINT,
                 case=cell_cases("gru"))
 def gru_without_biases(student, case):
     check_without_biases("gru", student, case)
@@ -420,6 +460,12 @@ def gru_reset_gate(student, case):
     expected = torch.tanh(x @ w_in.T + b_in)
     if not close(got, expected, case.dtype):
         with_b_hn = torch.tanh(x @ w_in.T + b_in + case.bias_hh.double()[2 * H :])
+        if close(got, torch.zeros_like(expected), case.dtype):
+            raise CheckFailed(
+                "with r -> 0 and z -> 0 (b_ir = b_iz = -50), h' = n is 0: your reset gate also multiplies "
+                "W_in x + b_in; it must multiply only the hidden part (W_hn h + b_hn), so chunk the input "
+                "and hidden pre-activations separately",
+            )
         if close(got, with_b_hn, case.dtype):
             raise CheckFailed(
                 "with r -> 0 and z -> 0 (b_ir = b_iz = -50), h' still contains b_hn: the reset gate must multiply "
@@ -438,7 +484,7 @@ def gru_batch_rows(student, case, row):
 
 @gru_cell.check("has the reference's gradients (x, h, weights, biases)", points=1, examples=4,
                 hint="build the output only from torch operations on the inputs (no .detach(), no .item())",
-                case=cell_cases("gru"))
+                case=cell_cases("gru", dtypes=GRAD_DTYPES))
 def gru_gradients(student, case):
     expect_gradients(student, *case.args())
 

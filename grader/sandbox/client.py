@@ -10,25 +10,21 @@ with its whole process group; one that dies is reported by how it died.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from . import protocol
+from .vjp import vjp
+from .zygote import SandboxError, Zygote, make_workdir  # noqa: F401 - re-exported
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 SIGNAL_NAMES = {
     signal.SIGSEGV: "a segmentation fault (SIGSEGV)",
     signal.SIGABRT: "an abort (SIGABRT)",
@@ -39,10 +35,6 @@ SIGNAL_NAMES = {
     signal.SIGXCPU: "SIGXCPU (CPU time limit)",
     signal.SIGXFSZ: "SIGXFSZ (file size limit)",
 }
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself could not start (not the student's fault)."""
 
 
 class WorkerFailure(BaseException):
@@ -67,6 +59,7 @@ class StudentRaised(Exception):
         self.bases = [str(b) for b in error.get("bases", [])]
         self.message = str(error.get("message", ""))
         self.where = str(error.get("where", ""))
+        self.raised_in_submission = bool(error.get("raised_in_submission", False))
         super().__init__(self.summary())
 
     def is_a(self, exception_type: type[BaseException]) -> bool:
@@ -121,69 +114,6 @@ class _OutputSink(threading.Thread):
         if self.total > len(self.head):
             text += f"\n... ({self.total - len(self.head)} more bytes of output not kept)"
         return text
-
-
-class Zygote:
-    """A clean interpreter with torch loaded that forks workers on request."""
-
-    def __init__(self, workdir: Path) -> None:
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.log = workdir / "zygote.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COV_"))}
-        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER_SCRIPT), str(child_end.fileno())],
-                pass_fds=[child_end.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-            )
-        child_end.close()
-        self.control = parent_end
-        self.lock = threading.Lock()
-
-    def fork(self) -> tuple[int, socket.socket, int]:
-        """A new worker: (pid, socket to it, read end of its output pipe)."""
-        ours, theirs = socket.socketpair()
-        out_read, out_write = os.pipe()
-        with self.lock:
-            try:
-                socket.send_fds(self.control, [b'{"op": "fork"}'], [theirs.fileno(), out_write])
-                line = self.control.recv(65536)
-            except OSError as error:
-                raise SandboxError(f"the worker pool stopped: {error}") from None
-        theirs.close()
-        os.close(out_write)
-        if not line:
-            raise SandboxError("the worker pool did not start: " + self._log_tail())
-        return json.loads(line)["pid"], ours, out_read
-
-    def reap(self, pid: int) -> dict:
-        with self.lock:
-            try:
-                self.control.send(json.dumps({"op": "reap", "pid": pid}).encode())
-                line = self.control.recv(65536)
-            except OSError:
-                return {"kind": "unknown"}
-        return json.loads(line)["status"] if line else {"kind": "unknown"}
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace").strip().splitlines()[-1]
-        except (OSError, IndexError):
-            return "no output"
-
-    def close(self) -> None:
-        try:
-            self.control.close()
-            self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass
@@ -392,11 +322,7 @@ class Worker:
             if isinstance(g, torch.Tensor) and o.requires_grad and g.shape == o.shape
         ]
         wanted = [t for t in inputs if t.requires_grad]
-        grads = iter(
-            torch.autograd.grad([o for o, _ in pairs], wanted, [g.to(o.dtype) for o, g in pairs], allow_unused=True)
-            if pairs and wanted
-            else [None] * len(wanted)
-        )
+        grads = iter(vjp([o for o, _ in pairs], wanted, [g for _, g in pairs]))
         aligned = [next(grads) if t.requires_grad else None for t in inputs]
         value, out_blobs = protocol.encode_value(aligned)
         return {"op": "reference_backward_result", "value": value}, out_blobs
@@ -459,5 +385,3 @@ def _tensors_in(tree: Any) -> list[torch.Tensor]:
     return found
 
 
-def make_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="grader-"))

@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder out
 import landlock  # noqa: E402
 import protocol  # noqa: E402
+from vjp import vjp  # noqa: E402
 
 BLOCKED_PACKAGES = ("solutions", "grader")
 PACKAGE = "exercises"
@@ -330,6 +331,8 @@ def worker_main(sock_fd: int, output_fd: int, request: dict) -> None:
     _confine(config)
     worker = Worker(sock, config)
     if worker.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would cost ~1e-3 relative accuracy
+        torch.backends.cudnn.allow_tf32 = False
         torch.zeros(1, device=worker.device)
     report = worker.load()
     worker.send({"op": "loaded", "modules": report, "sandbox": _SANDBOX_FACTS})
@@ -356,7 +359,8 @@ def _confine(config: dict) -> None:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             _SANDBOX_FACTS["memory_limit"] = True
-    _SANDBOX_FACTS["network"] = _unshare_network()
+    on_cpu = not config.get("device", "cpu").startswith("cuda")
+    _SANDBOX_FACTS["network"] = _unshare_network() if on_cpu else "kept (the CUDA driver may need it)"
     try:
         _SANDBOX_FACTS["landlock"] = landlock.confine(
             deny=config.get("deny_paths", []), writable=[config["scratch_dir"], config["submission_dir"]]
@@ -495,9 +499,7 @@ def _call_with_gradients(function, args, kwargs):
     wanted = [leaf for leaf in leaves if leaf.requires_grad]
     grads: list = [None] * len(leaves)
     if pairs and wanted:
-        computed = torch.autograd.grad(
-            [o for o, _ in pairs], wanted, [c for _, c in pairs], allow_unused=True
-        )
+        computed = vjp([o for o, _ in pairs], wanted, [c for _, c in pairs])
         it = iter(computed)
         grads = [next(it) if leaf.requires_grad else None for leaf in leaves]
     info = {"differentiable_outputs": len(differentiable), "outputs": len(outputs)}
@@ -533,13 +535,20 @@ def _describe_error(error: BaseException, where: str) -> dict:
         if filename.startswith(where) or filename.startswith("<cell"):
             location = f"{os.path.basename(filename)}, line {frame.lineno}, in {frame.name}"
             break
+    raised_here = bool(frames) and (frames[-1].filename.startswith(where) or frames[-1].filename.startswith("<cell"))
     if isinstance(error, SyntaxError) and error.filename:
         location = f"{os.path.basename(error.filename)}, line {error.lineno}"
     try:
         message = error.msg if isinstance(error, SyntaxError) else str(error)
     except BaseException:  # noqa: BLE001 - a hostile __str__
         message = "<unprintable message>"
-    return {"type": cls.__name__, "bases": bases, "message": message[:500], "where": location[:200]}
+    return {
+        "type": cls.__name__,
+        "bases": bases,
+        "message": message[:500],
+        "where": location[:200],
+        "raised_in_submission": raised_here,
+    }
 
 
 class RemoteError(Exception):

@@ -1,0 +1,89 @@
+"""The zygote: a clean interpreter with torch loaded that forks sandboxed workers.
+
+Standard library only, so that the grading process can start it before importing
+torch itself (both imports then run in parallel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not start (not the student's fault)."""
+
+
+class Zygote:
+    """A clean interpreter with torch loaded that forks workers on request."""
+
+    def __init__(self, workdir: Path) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = workdir / "zygote.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COV_"))}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(WORKER_SCRIPT), str(child_end.fileno())],
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+            )
+        child_end.close()
+        self.control = parent_end
+        self.lock = threading.Lock()
+
+    def fork(self) -> tuple[int, socket.socket, int]:
+        """A new worker: (pid, socket to it, read end of its output pipe)."""
+        ours, theirs = socket.socketpair()
+        out_read, out_write = os.pipe()
+        with self.lock:
+            try:
+                socket.send_fds(self.control, [b'{"op": "fork"}'], [theirs.fileno(), out_write])
+                line = self.control.recv(65536)
+            except OSError as error:
+                raise SandboxError(f"the worker pool stopped: {error}") from None
+        theirs.close()
+        os.close(out_write)
+        if not line:
+            raise SandboxError("the worker pool did not start: " + self._log_tail())
+        return json.loads(line)["pid"], ours, out_read
+
+    def reap(self, pid: int) -> dict:
+        with self.lock:
+            try:
+                self.control.send(json.dumps({"op": "reap", "pid": pid}).encode())
+                line = self.control.recv(65536)
+            except OSError:
+                return {"kind": "unknown"}
+        return json.loads(line)["status"] if line else {"kind": "unknown"}
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace").strip().splitlines()[-1]
+        except (OSError, IndexError):
+            return "no output"
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+def make_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="grader-"))
