@@ -96,8 +96,8 @@ class _Session:
         return result
 
     def expected_device(self, args: tuple, kwargs: dict) -> str:
-        if course_module._tensors((args, kwargs)):
-            return self.grader.device_name
+        if course_module._tensors((args, kwargs)) or _has_callable((args, kwargs)):
+            return self.grader.device_name  # tensors, and what callbacks return, live there
         device = kwargs.get("device")
         return _canonical(device) if device is not None else "cpu"
 
@@ -106,6 +106,14 @@ class _Session:
             self.grader.collect_output(self.worker)
             self.worker.close()
             self.worker = None
+
+
+def _has_callable(tree: Any) -> bool:
+    if isinstance(tree, (list, tuple)):
+        return any(_has_callable(item) for item in tree)
+    if isinstance(tree, dict):
+        return any(_has_callable(item) for item in tree.values())
+    return callable(tree) and not isinstance(tree, (type, torch.dtype))
 
 
 def _canonical(device: Any) -> str:
@@ -244,7 +252,10 @@ class Grader:
                     notes.append(note)
         results: dict[str, ExerciseResult] = {}
         for exercise in exercises:
-            results[exercise.name] = self.grade_exercise(exercise, probe, results)
+            results[exercise.name] = self.grade_exercise(exercise, probe)
+        for exercise in exercises:
+            if results[exercise.name].status == "graded":
+                results[exercise.name].checks.extend(self._own_prerequisites(exercise, results))
         return Report(
             submission=name or self.submission.name,
             device=self.device,
@@ -266,7 +277,7 @@ class Grader:
             "seed": "derandomized (hypothesis), torch.manual_seed(0) before every call",
         }
 
-    def grade_exercise(self, exercise: Exercise, probe: dict, earlier: dict[str, ExerciseResult]) -> ExerciseResult:
+    def grade_exercise(self, exercise: Exercise, probe: dict) -> ExerciseResult:
         started = time.perf_counter()
         unavailable = self._unavailable(exercise, probe)
         if unavailable:
@@ -292,7 +303,6 @@ class Grader:
             status, note = "timed out", session.timed_out
         elif session.crashes:
             status, note = "crashed", "the worker crashed during some checks (see below)"
-        results.extend(self._own_prerequisites(exercise, earlier, results))
         return ExerciseResult(
             exercise.name, results, status=status, note=note,
             seconds=time.perf_counter() - started, calls=session.calls,
@@ -378,12 +388,10 @@ class Grader:
             return CheckResult(name, points, 0.0, False, "no call returned a result, so this could not be verified")
         return CheckResult(name, points, points, True)
 
-    def _own_prerequisites(
-        self, exercise: Exercise, earlier: dict[str, ExerciseResult], results: list[CheckResult]
-    ) -> list[CheckResult]:
+    def _own_prerequisites(self, exercise: Exercise, graded: dict[str, ExerciseResult]) -> list[CheckResult]:
         """Tell the student when their own prerequisite is what breaks this function."""
-        failing = [u for u in exercise.uses if u in earlier and earlier[u].score < earlier[u].max_score]
-        if not failing or not exercise.checks or not results[0].passed:
+        failing = [u for u in exercise.uses if u in graded and graded[u].score < graded[u].max_score]
+        if not failing or not exercise.checks or not graded[exercise.name].checks[0].passed:
             return []
         session = _Session(self, exercise, [])
         try:

@@ -28,12 +28,9 @@ from solutions import decoding as ref
 
 POSITION = 7
 
-# A student may write greedy_decode as `beam_search(..., beam_width=1)[0]`; ideally greedy
-# would then be graded with the reference beam_search (uses=["decoding.beam_search"]). The
-# engine's reference stand-in cannot forward a callable argument (the step function arrives
-# as an Unsupported value), so declaring it would fail such a correct greedy on every check:
-# until it can, greedy is graded with the student's own beam_search.
-greedy_decode = exercise("decoding.greedy_decode", reference=ref.greedy_decode)
+# A student may write greedy_decode as `beam_search(..., beam_width=1)[0]`: greedy is then
+# graded with the reference beam_search, so a beam bug is charged to beam_search only.
+greedy_decode = exercise("decoding.greedy_decode", reference=ref.greedy_decode, uses=["decoding.beam_search"])
 beam_search = exercise("decoding.beam_search", reference=ref.beam_search)
 
 MARGIN = 1e-4  # the smallest gap between competing candidates in a drawn case

@@ -275,10 +275,21 @@ class Worker:
             raise self._died("answering a callback") from None
 
     def _decode_args(self, header: dict, blobs: list[bytes]) -> tuple[list, dict]:
-        decoded = protocol.Decoder(blobs).decode(header.get("value"))
+        decoded = protocol.Decoder(blobs, on_callable=self._callback_for).decode(header.get("value"))
         if not (isinstance(decoded, tuple) and len(decoded) == 2 and isinstance(decoded[0], list) and isinstance(decoded[1], dict)):
             raise protocol.ProtocolError("malformed arguments")
         return decoded[0], decoded[1]
+
+    def _callback_for(self, token: Any) -> Callable:
+        """A callback the worker hands back (e.g. a step function passed on to a prerequisite)."""
+        function = self._callbacks.get(token) if isinstance(token, int) else None
+        if function is not None:
+            return function
+
+        def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise TypeError("only the grader's own callables can be passed to a replaced prerequisite")
+
+        return unavailable
 
     def _run_callback(self, header: dict, blobs: list[bytes]):
         function = self._callbacks.get(header.get("token"))

@@ -122,7 +122,13 @@ class Worker:
             return worker.decode(reply["value"], reply_blobs)
 
         callback.__name__ = "step_fn"
+        callback._grader_token = token
         return callback
+
+    @staticmethod
+    def _callback_token(function):
+        """Callbacks received from the grading process can be handed back to it."""
+        return getattr(function, "_grader_token", None)
 
     def make_reference(self, name: str):
         """A stand-in for a prerequisite: computed by the grading process, differentiable."""
@@ -132,7 +138,7 @@ class Worker:
             @staticmethod
             def forward(ctx, structure, meta, *tensors):
                 args, kwargs = _unflatten(structure, tensors)
-                value, blobs = protocol.encode_value((list(args), kwargs))
+                value, blobs = protocol.encode_value((list(args), kwargs), on_callable=worker._callback_token)
                 needs_grad = meta["needs_grad"]
                 reply, reply_blobs = worker.rpc(
                     {"op": "reference", "function": name, "value": value, "needs_grad": needs_grad}, blobs
@@ -159,7 +165,7 @@ class Worker:
         def reference(*args, **kwargs):
             structure, tensors = _flatten((list(args), kwargs))
             if not tensors:
-                value, blobs = protocol.encode_value((list(args), kwargs))
+                value, blobs = protocol.encode_value((list(args), kwargs), on_callable=worker._callback_token)
                 reply, reply_blobs = worker.rpc(
                     {"op": "reference", "function": name, "value": value, "needs_grad": []}, blobs
                 )

@@ -183,7 +183,9 @@ MUTANTS += [
     Mutant(
         "decoding.beam_search",
         "finished hypotheses stay in the beam and are extended",
-        _beam(KEEP="next_alive.append(hypothesis)\n            if token == eos_id:\n                finished.append(hypothesis)"),
+        _beam(KEEP="next_alive.append(hypothesis)\n"
+                   "            if token == eos_id:\n"
+                   "                finished.append(hypothesis)"),
     ),
     Mutant(
         "decoding.beam_search",
