@@ -18,7 +18,6 @@ knows about transformers: that is the checks modules' business.
 
 from __future__ import annotations
 
-import graphlib
 import importlib
 import inspect
 import pkgutil
@@ -99,18 +98,16 @@ class Course:
             for used in exercise.uses:
                 if used not in by_name:
                     raise ValueError(f"{exercise.name} uses unknown exercise {used}")
-        graph = graphlib.TopologicalSorter()
-        module_order = sorted(module_positions, key=lambda m: (module_positions[m], m))
-        for module in module_order:
-            graph.add(module)
+        needs: dict[str, set[str]] = {m: set() for m in module_positions}
         for exercise in exercises:
-            graph.add(exercise.module, *{by_name[u].module for u in exercise.uses} - {exercise.module})
-        graph.prepare()
+            needs.setdefault(exercise.module, set())
+            needs[exercise.module] |= {by_name[u].module for u in exercise.uses} - {exercise.module}
         ordered: list[str] = []
-        while graph.is_active():
-            ready = sorted(graph.get_ready(), key=lambda m: (module_positions.get(m, 100), m))
-            ordered.extend(ready)
-            graph.done(*ready)
+        while len(ordered) < len(needs):
+            ready = [m for m in needs if m not in ordered and needs[m] <= set(ordered)]
+            if not ready:
+                raise ValueError(f"modules depend on each other in a cycle: {sorted(set(needs) - set(ordered))}")
+            ordered.append(min(ready, key=lambda m: (module_positions.get(m, 100), m)))
         self.modules = ordered
         position = {m: i for i, m in enumerate(ordered)}
         self.exercises = sorted(exercises, key=lambda e: position[e.module])
@@ -138,6 +135,18 @@ class Course:
         if unknown:
             raise KeyError(", ".join(unknown))
         return chosen
+
+    def affected_by(self, module: str) -> list[Exercise]:
+        """The exercises a change to ``module`` can touch: its own and those building on it."""
+        modules = {module}
+        changed = True
+        while changed:
+            changed = False
+            for exercise in self.exercises:
+                if exercise.module not in modules and any(u.split(".")[0] in modules for u in exercise.uses):
+                    modules.add(exercise.module)
+                    changed = True
+        return [e for e in self.exercises if e.module in modules]
 
     @property
     def max_score(self) -> float:

@@ -385,7 +385,10 @@ class Grader:
                 hint="use out-of-place operations (x = x + 1, not x += 1 or x.add_(1)); clone before writing",
             )
         if session.completed_calls == 0:
-            return CheckResult(name, points, 0.0, False, "no call returned a result, so this could not be verified")
+            return CheckResult(
+                name, points, 0.0, False,
+                "not verified: every call raised an error (fix the errors reported above first)",
+            )
         return CheckResult(name, points, points, True)
 
     def _own_prerequisites(self, exercise: Exercise, graded: dict[str, ExerciseResult]) -> list[CheckResult]:

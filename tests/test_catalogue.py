@@ -11,9 +11,11 @@ MUTANTS = all_mutants()
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
-def test_mutant_is_caught_on_its_own_exercise(mutant: Mutant, grader, submission_factory):
+def test_mutant_is_caught_on_its_own_exercise(mutant: Mutant, grader, course, submission_factory):
+    """Graded: the mutant's module and every module building on it. The others run in
+    workers that never import the mutated module, so they cannot be affected."""
     source = mutant.apply((SOLUTIONS / f"{mutant.module}.py").read_text())
-    report = grader.grade(submission_factory({mutant.module: source}))
+    report = grader.grade(submission_factory({mutant.module: source}), course.affected_by(mutant.module))
     scores = {e.name: (e.score, e.max_score) for e in report.exercises}
     score, max_score = scores[mutant.exercise]
     assert score < max_score, f"{mutant.id} was not caught"

@@ -156,8 +156,8 @@ def softmax_matches_reference(student, case):
 def softmax_shift_invariance(student, case, c):
     got = expect_tensor(student(case.x, case.dim))
     expect_shape(got, case.x.shape)
-    expect_true(bool(torch.isfinite(got).all()), "softmax(x) contains nan or inf for ordinary inputs (|x| of a few units)",
-                hint=STABLE_HINT)
+    expect_true(bool(torch.isfinite(got).all()),
+                "softmax(x) contains nan or inf for ordinary inputs (|x| of a few units)", hint=STABLE_HINT)
     expect_true(bool((got >= 0).all()), "softmax(x) has negative entries: it must be a probability distribution",
                 hint="return probabilities exp(x - m) / sum, not log-probabilities")
     sums = got.to(torch.float64).sum(case.dim)

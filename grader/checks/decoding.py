@@ -416,7 +416,7 @@ GREEDY_HINT = (
 )
 
 
-@greedy_decode.check("matches the reference tokens and score", points=8, examples=15, hint=GREEDY_HINT,
+@greedy_decode.check("matches the reference tokens and score", points=2, examples=15, hint=GREEDY_HINT,
                      case=greedy_cases())
 def greedy_matches_reference(student, case: GreedyCase):
     tokens, score = read_greedy(student(*case.args()), case.step_fn)
@@ -434,7 +434,7 @@ def greedy_matches_reference(student, case: GreedyCase):
 
 @greedy_decode.check(
     "stops right after eos_id, and never adds more than max_new_tokens tokens",
-    points=6, examples=12,
+    points=1.5, examples=12,
     hint="loop at most max_new_tokens times; append the chosen token first, then break if it is eos_id "
     "(the returned tokens end with eos_id when it was produced)",
     case=greedy_cases(max_new=(1, 5), eos_biases=(NO_EOS, 0.0, 1.0, 3.0)),
@@ -458,7 +458,7 @@ def greedy_stopping(student, case: GreedyCase):
 
 @greedy_decode.check(
     "the score is the sum of the log-probs of the returned tokens",
-    points=6, examples=12,
+    points=1.5, examples=12,
     hint="add step_fn(prefix)[0, token] (a log-prob, read with .item()) for every token appended after bos_id, "
     "eos_id included; never multiply probabilities",
     case=greedy_cases(),
@@ -477,7 +477,7 @@ def greedy_score_consistent(student, case: GreedyCase):
 
 @greedy_decode.check(
     "every token is the most likely next token of the prefix before it",
-    points=6, examples=12,
+    points=1, examples=12,
     hint="step_fn returns [1, V]: take argmax over the vocabulary (dim=-1) of the row for the whole prefix "
     "(bos_id and every token so far), not of the last token alone",
     case=greedy_cases(),
@@ -497,7 +497,7 @@ def greedy_argmax(student, case: GreedyCase):
 
 @greedy_decode.check(
     "edge cases: eos_id first, max_new_tokens=1, eos_id never likely",
-    points=5, examples=1,
+    points=1, examples=1,
     hint="with eos_id most likely at once the answer is [bos_id, eos_id]; with max_new_tokens=1 exactly one "
     "token is added; without eos_id the loop runs exactly max_new_tokens times",
 )
@@ -539,7 +539,7 @@ def _reference_beam(case: BeamCase) -> list[tuple[list[int], float]]:
 
 @beam_search.check(
     "beam_width=1 is exactly greedy decoding",
-    points=6, examples=12,
+    points=1.5, examples=12,
     hint="with one hypothesis kept, each step keeps its single best extension: the result is "
     "[(greedy tokens, greedy score)]",
     case=greedy_cases(max_new=(1, 5)),
@@ -561,7 +561,7 @@ def beam_width_one(student, case: GreedyCase, length_penalty: float):
 
 @beam_search.check(
     "returns at most beam_width distinct hypotheses, best first, each ending at its first eos_id",
-    points=6, examples=12,
+    points=1, examples=12,
     hint="sort the finished hypotheses by score / generated_len ** length_penalty, descending (generated_len "
     "excludes bos_id); a finished hypothesis leaves the beam and is never extended, and at step 0 there is "
     "one hypothesis [bos_id], not beam_width copies. " + RESULT_TYPES,
@@ -597,7 +597,7 @@ def beam_well_formed(student, case: BeamCase):
 
 @beam_search.check(
     "a beam at least V ** (max_new_tokens - 1) wide finds the best sequences (brute force)",
-    points=6, examples=10,
+    points=1.5, examples=10,
     hint="with such a beam nothing that can win is pruned, so the result is the best beam_width of all "
     "sequences: if one is missing, candidates are chosen per hypothesis instead of among all alive x V "
     "candidates, or finished hypotheses are lost",
@@ -617,7 +617,7 @@ def beam_exhaustive(student, case: BeamCase):
 
 @beam_search.check(
     "matches the reference n-best list (length_penalty 0, 0.6 and 1.0)",
-    points=8, examples=15, hint=BEAM_HINT,
+    points=2, examples=15, hint=BEAM_HINT,
     case=beam_cases(),
 )
 def beam_matches_reference(student, case: BeamCase):
@@ -636,7 +636,7 @@ def beam_matches_reference(student, case: BeamCase):
 
 @beam_search.check(
     "returned scores are the raw sums of the log-probs of the tokens",
-    points=6, examples=12,
+    points=1, examples=12,
     hint="length_penalty only ranks the hypotheses: return (tokens, raw sum of log-probs), not the normalised "
     "score, and do not count bos_id",
     case=beam_cases(penalties=(0.6, 1.0)),
@@ -657,7 +657,7 @@ def beam_raw_scores(student, case: BeamCase):
 
 @beam_search.check(
     "ranks the finished hypotheses by score / generated_len ** length_penalty",
-    points=6, examples=10,
+    points=1, examples=10,
     hint="divide each raw score by (number of tokens after bos_id) ** length_penalty, only to sort the finished "
     "hypotheses at the end (bos_id is not counted; the search itself prunes by raw score)",
     case=ranking_cases(),
