@@ -183,6 +183,7 @@ class Grader:
             device=self.device_name,
             import_modules=imports,
             stand_ins=stand_ins,
+            functions={m: self.course.functions_of(m) for m in self.course.modules},
             substitute=substitute,
             notebook_cells=self.submission.cells,
             deny_paths=self.deny_paths(),
@@ -231,7 +232,7 @@ class Grader:
 
     def _record_probe(self, modules: dict[str, Any]) -> dict[str, dict]:
         for module, info in modules.items():
-            if isinstance(info, dict) and not info.get("ok") and info.get("error") != "stand-in":
+            if isinstance(info, dict) and not info.get("ok"):
                 self.broken[module] = _error_text(info.get("error"))
         return {m: i for m, i in modules.items() if isinstance(i, dict)}
 

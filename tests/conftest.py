@@ -47,7 +47,10 @@ def reference_report(grader):
 
 def make_submission(tmp_path: Path, replacements: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
     """A copy of the reference solutions with some modules' sources replaced or removed."""
-    folder = tmp_path / "submission"
+    index = 1
+    while (tmp_path / f"submission{index}").exists():
+        index += 1
+    folder = tmp_path / f"submission{index}"
     folder.mkdir()
     for file in SOLUTIONS.glob("*.py"):
         if file.stem in drop:

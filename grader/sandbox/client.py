@@ -126,6 +126,7 @@ class WorkerConfig:
     device: str = "cpu"
     import_modules: list[str] = field(default_factory=list)
     stand_ins: dict[str, list[str]] = field(default_factory=dict)
+    functions: dict[str, list[str]] = field(default_factory=dict)
     substitute: list[str] = field(default_factory=list)
     notebook_cells: list[dict] | None = None
     deny_paths: list[str] = field(default_factory=list)
@@ -139,6 +140,7 @@ class WorkerConfig:
             "device": self.device,
             "import": self.import_modules,
             "stand_ins": self.stand_ins,
+            "functions": self.functions,
             "substitute": self.substitute,
             "notebook_cells": self.notebook_cells,
             "deny_paths": self.deny_paths,
