@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def _grade(path: Path, device: str, exercises: tuple[str, ...]):
     except KeyError as unknown:
         zygote.close()
         raise GraderError(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
-    with Grader(course, device=device, zygote=zygote, workdir=workdir) as grader:
+    processes = min(2, os.cpu_count() or 1)
+    with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes) as grader:
         try:
             return grader.grade(path, chosen)
         except SubmissionError as error:

@@ -22,6 +22,14 @@ class CheckResult:
     def informational(self) -> bool:
         return self.max_score == 0
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CheckResult":
+        return cls(
+            name=data["name"], max_score=data["max_score"], score=data["score"], passed=data["passed"],
+            message=data.get("message", ""), hint=data.get("hint", ""), input=data.get("input", ""),
+            details=data.get("details", {}), hidden=data.get("hidden", False),
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = {
             "name": self.name,
@@ -57,6 +65,14 @@ class ExerciseResult:
     @property
     def max_score(self) -> float:
         return round(sum(c.max_score for c in self.checks), 6)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ExerciseResult":
+        return cls(
+            name=data["name"], checks=[CheckResult.from_json(c) for c in data["checks"]],
+            status=data.get("status", "graded"), note=data.get("note", ""),
+            seconds=data.get("seconds", 0.0), calls=data.get("calls", 0),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

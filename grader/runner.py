@@ -9,7 +9,9 @@ worker sent back.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import tempfile
 import platform
 import sys
 import time
@@ -53,6 +55,10 @@ HYPOTHESIS_SETTINGS = settings(
 )
 
 
+class InfrastructureError(BaseException):
+    """The grader itself failed (not the student's code); never scored, always reported."""
+
+
 class StubNotImplemented(BaseException):
     """The student's function still raises NotImplementedError (ends the exercise)."""
 
@@ -73,7 +79,10 @@ class _Session:
 
     def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
         if self.worker is None or not self.worker.alive:
-            self.worker = self.grader.start_worker(self.exercise.module, self.substitute)
+            try:
+                self.worker = self.grader.start_worker(self.exercise.module, self.substitute)
+            except (SandboxError, OSError) as error:
+                raise InfrastructureError(f"could not start a worker: {error}") from error
         self.calls += 1
         try:
             result = self.worker.call(name, args, kwargs, grad=grad)
@@ -136,6 +145,7 @@ class Grader:
         limits: Limits | None = None,
         zygote: Zygote | None = None,
         workdir: Path | None = None,
+        processes: int = 1,
     ) -> None:
         self.course = course
         self.device = device
@@ -144,11 +154,11 @@ class Grader:
         self.limits = limits or Limits()
         self.workdir = workdir or make_workdir()
         self.zygote = zygote or Zygote(self.workdir)
+        self.processes = max(1, min(processes, len(self.zygote.controls)))
         self.submission: Submission | None = None
         self.broken: dict[str, str] = {}
         self.output: list[str] = []
         self.sandbox_facts: dict = {}
-        self._scratch_count = 0
 
     # ------------------------------------------------------------------ workers
 
@@ -165,9 +175,7 @@ class Grader:
 
     def start_worker(self, module: str | None, substitute: list[str], import_all: bool = False) -> Worker:
         assert self.submission is not None
-        self._scratch_count += 1
-        scratch = self.workdir / f"scratch-{self._scratch_count}"
-        scratch.mkdir()
+        scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=self.workdir))
         present = self.submission.present if self.submission.kind == "package" else set(self.course.modules)
         stand_ins = {
             m: self.course.functions_of(m) for m in self.course.modules if m not in present or m in self.broken
@@ -251,9 +259,7 @@ class Grader:
                 note = f"cell {cell_error['cell']} raised {_error_text(cell_error['error'])}"
                 if note not in notes:
                     notes.append(note)
-        results: dict[str, ExerciseResult] = {}
-        for exercise in exercises:
-            results[exercise.name] = self.grade_exercise(exercise, probe)
+        results = self._grade_exercises(exercises, probe)
         for exercise in exercises:
             if results[exercise.name].status == "graded":
                 results[exercise.name].checks.extend(self._own_prerequisites(exercise, results))
@@ -265,6 +271,43 @@ class Grader:
             output="\n".join(self.output)[: self.limits.output_bytes],
             facts=self.facts(time.perf_counter() - started),
         )
+
+    def _grade_exercises(self, exercises: list[Exercise], probe: dict) -> dict[str, ExerciseResult]:
+        """Grade each exercise; with ``processes=2``, half of them in a forked grading process.
+
+        Exercises are independent (each has its own worker), so where one is graded
+        changes nothing in its result. The child never runs student code itself.
+        """
+        if self.processes < 2 or len(exercises) < 4:
+            return {e.name: self.grade_exercise(e, probe) for e in exercises}
+        mine, theirs = _split_by_cost(exercises)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_fd)
+            status = 1
+            try:
+                self.zygote.use_channel(1)
+                self.output = []
+                graded = [self.grade_exercise(e, probe).to_json() for e in theirs]
+                payload = {"results": graded, "output": self.output, "sandbox": self.sandbox_facts}
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(json.dumps(payload).encode())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        results = {e.name: self.grade_exercise(e, probe) for e in mine}
+        with os.fdopen(read_fd, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        try:
+            payload = json.loads(data)
+            results.update((r["name"], ExerciseResult.from_json(r)) for r in payload["results"])
+            self.output.extend(t for t in payload["output"] if t not in self.output)
+        except (ValueError, KeyError, TypeError):
+            results.update((e.name, self.grade_exercise(e, probe)) for e in theirs)  # the child failed
+        return {e.name: results[e.name] for e in exercises}
 
     def facts(self, seconds: float) -> dict[str, Any]:
         return {
@@ -363,12 +406,14 @@ class Grader:
         except WorkerFailure as failure:
             return fail(failure.message, input=_render(drawn)), False
         except HypothesisException as error:
+            _debug(error)
             return fail(
                 "gave different results when called twice with the same input; is it random or "
                 f"stateful? ({type(error).__name__})",
                 input=_render(drawn),
             ), False
         except Exception as error:  # noqa: BLE001 - the check could not digest the student's result
+            _debug(error)
             detail = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[-1]
             return fail(
                 f"the result could not be checked (wrong type or structure?): {detail[:300]}",
@@ -428,6 +473,24 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _debug(error: BaseException) -> None:
+    """With GRADER_DEBUG=1, show the grader's own view of an unexpected error on stderr."""
+    if os.environ.get("GRADER_DEBUG"):
+        for inner in [error, *getattr(error, "exceptions", [])]:
+            traceback.print_exception(inner, file=sys.stderr)
+
+
+def _split_by_cost(exercises: list[Exercise]) -> tuple[list[Exercise], list[Exercise]]:
+    """Two groups of about equal work (estimated by hypothesis examples), deterministically."""
+    groups: tuple[list[Exercise], list[Exercise]] = ([], [])
+    loads = [0, 0]
+    for exercise in sorted(exercises, key=lambda e: (-sum(c.examples for c in e.checks), e.name)):
+        lighter = 0 if loads[0] <= loads[1] else 1
+        groups[lighter].append(exercise)
+        loads[lighter] += sum(c.examples for c in exercise.checks)
+    return groups
 
 
 def _render(drawn: dict[str, Any]) -> str:

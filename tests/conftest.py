@@ -36,7 +36,7 @@ def course():
 def grader(course, device):
     from grader.runner import Grader
 
-    with Grader(course, device=device) as instance:
+    with Grader(course, device=device, processes=2) as instance:
         yield instance
 
 

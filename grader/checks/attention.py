@@ -358,6 +358,13 @@ def sdpa_matches_reference(student, case):
     _check_attention(student, case)
 
 
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Broadcast two shapes (torch.broadcast_shapes imports torch._refs: ~0.7 s the first time)."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
+    return tuple(max(x, y) for x, y in zip(a, b))
+
+
 @st.composite
 def masked_attention_cases(draw):
     kind = draw(st.sampled_from(["[Lq, Lk] for batched q", "[B, 1, 1, Lk] padding", "full shape"]))
@@ -372,7 +379,7 @@ def masked_attention_cases(draw):
         mask = _one_true_per_row((case.q.shape[-2], case.k.shape[-2]), seed)
     else:
         case = draw(attention_cases(batch_dims=(0, 2)))
-        shape = torch.broadcast_shapes(case.q.shape[:-2], case.k.shape[:-2]) + (case.q.shape[-2], case.k.shape[-2])
+        shape = _broadcast(case.q.shape[:-2], case.k.shape[:-2]) + (case.q.shape[-2], case.k.shape[-2])
         mask = _one_true_per_row(tuple(shape), seed)
     return AttentionCase(case.q, case.k, case.v, mask)
 

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import resource
+import select
 import signal
 import socket
 import sys
@@ -40,33 +41,39 @@ PACKAGE = "exercises"
 # ============================================================================ zygote
 
 
-def zygote_main(control_fd: int) -> None:
-    """Fork a worker for each request on the control socket; reap them on demand.
+def zygote_main(control_fds: list[int]) -> None:
+    """Fork a worker for each request on the control sockets; reap them on demand.
 
-    The control socket is a SOCK_SEQPACKET pair: one request per message, the fork
-    request carrying the worker's socket and output pipe as SCM_RIGHTS.
+    Each control socket is a SOCK_SEQPACKET pair (one per grading process): one request
+    per message, a fork request carrying the worker's socket and output pipe as
+    SCM_RIGHTS. The zygote ends when every grading process has closed its socket.
     """
-    control = socket.socket(fileno=control_fd)
+    controls = [socket.socket(fileno=fd) for fd in control_fds]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    while True:
-        message, fds, _, _ = socket.recv_fds(control, 65536, 2)
-        if not message:
-            return
-        request = json.loads(message)
-        if request["op"] == "fork":
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    control.close()
-                    worker_main(fds[0], fds[1], request)
-                finally:
-                    os._exit(0)
-            for fd in fds:
-                os.close(fd)
-            control.send(json.dumps({"pid": pid}).encode())
-        elif request["op"] == "reap":
-            control.send(json.dumps({"status": _reap(request["pid"])}).encode())
+    while controls:
+        ready, _, _ = select.select(controls, [], [])
+        for control in ready:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 2)
+            if not message:
+                controls.remove(control)
+                control.close()
+                continue
+            request = json.loads(message)
+            if request["op"] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        for other in controls:
+                            other.close()
+                        worker_main(fds[0], fds[1], request)
+                    finally:
+                        os._exit(0)
+                for fd in fds:
+                    os.close(fd)
+                control.send(json.dumps({"pid": pid}).encode())
+            elif request["op"] == "reap":
+                control.send(json.dumps({"status": _reap(request["pid"])}).encode())
 
 
 def _reap(pid: int) -> dict:
@@ -574,4 +581,4 @@ def _rebuild_error(error: dict) -> BaseException:
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]))
+    zygote_main([int(fd) for fd in sys.argv[1:]])

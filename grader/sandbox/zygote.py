@@ -23,17 +23,22 @@ class SandboxError(RuntimeError):
 
 
 class Zygote:
-    """A clean interpreter with torch loaded that forks workers on request."""
+    """A clean interpreter with torch loaded that forks workers on request.
 
-    def __init__(self, workdir: Path) -> None:
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    It listens on ``channels`` control sockets, so that grading processes forked from
+    this one can each use their own (:meth:`use_channel`).
+    """
+
+    def __init__(self, workdir: Path, channels: int = 2) -> None:
+        pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(channels)]
+        child_fds = [child.fileno() for _, child in pairs]
         self.log = workdir / "zygote.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COV_"))}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER_SCRIPT), str(child_end.fileno())],
-                pass_fds=[child_end.fileno()],
+                [sys.executable, "-I", str(WORKER_SCRIPT), *map(str, child_fds)],
+                pass_fds=child_fds,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -41,8 +46,15 @@ class Zygote:
                 env=env,
                 start_new_session=True,
             )
-        child_end.close()
-        self.control = parent_end
+        for _, child in pairs:
+            child.close()
+        self.controls = [parent for parent, _ in pairs]
+        self.control = self.controls[0]
+        self.lock = threading.Lock()
+
+    def use_channel(self, index: int) -> None:
+        """Talk to the zygote over control socket ``index`` (one per grading process)."""
+        self.control = self.controls[index]
         self.lock = threading.Lock()
 
     def fork(self) -> tuple[int, socket.socket, int]:
@@ -77,12 +89,11 @@ class Zygote:
             return "no output"
 
     def close(self) -> None:
-        try:
-            self.control.close()
-            self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
+        """Stop the zygote; its workers are gone already, so nothing is lost by killing it."""
+        for control in self.controls:
+            control.close()
+        self.process.kill()
+        self.process.wait()
 
 
 def make_workdir() -> Path:
