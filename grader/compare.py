@@ -154,7 +154,7 @@ def expect_close(
     else:
         shown_expected, shown_got = _distinct(expected_value, got_value)
         headline = (
-            f"{what} differs at {count} of {got.numel()} positions; the largest error is "
+            f"{what}: {count} of {got.numel()} values are off; the largest error is "
             f"{_fmt(delta)} at {where}: expected {shown_expected}, got {shown_got}"
         )
     raise CheckFailed(
@@ -185,7 +185,7 @@ def expect_equal(got: Any, expected: torch.Tensor, *, what: str = "the output", 
     first = int(bad.flatten().nonzero()[0])
     where = _index(first, got.shape)
     raise CheckFailed(
-        f"{what} is wrong at {int(bad.sum())} of {got.numel()} positions; first at {where}: "
+        f"{what}: {int(bad.sum())} of {got.numel()} values are wrong; the first at {where}: "
         f"expected {_fmt(expected.flatten()[first].item())}, got {_fmt(got.flatten()[first].item())}",
         hint=hint,
         details={"mismatched": int(bad.sum()), "total": got.numel(), "index": where},

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import signal
 import tempfile
 import platform
 import sys
@@ -43,6 +45,7 @@ from .sandbox.client import (
 from .submission import Submission, load_submission
 
 MAX_CRASHES_PER_EXERCISE = 3
+CHILD_GRACE_SECONDS = 600.0
 HYPOTHESIS_SETTINGS = settings(
     derandomize=True,
     database=None,
@@ -151,6 +154,9 @@ class Grader:
         self.device = device
         self.device_name = "cuda:0" if device == "cuda" else device
         course_module.set_run_device(self.device_name)
+        # References run on tiny tensors; one thread is faster, and a forked grading
+        # process must never enter an OpenMP pool inherited from its parent.
+        torch.set_num_threads(1)
         self.limits = limits or Limits()
         self.workdir = workdir or make_workdir()
         self.zygote = zygote or Zygote(self.workdir)
@@ -287,6 +293,7 @@ class Grader:
             os.close(read_fd)
             status = 1
             try:
+                torch.set_num_threads(1)
                 self.zygote.use_channel(1)
                 self.output = []
                 graded = [self.grade_exercise(e, probe).to_json() for e in theirs]
@@ -298,14 +305,15 @@ class Grader:
                 os._exit(status)
         os.close(write_fd)
         results = {e.name: self.grade_exercise(e, probe) for e in mine}
-        with os.fdopen(read_fd, "rb") as pipe:
-            data = pipe.read()
+        data = _read_all(read_fd, CHILD_GRACE_SECONDS)
+        if data is None:  # the child is stuck (a bug of ours): stop it and do its share here
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         try:
             payload = json.loads(data)
             results.update((r["name"], ExerciseResult.from_json(r)) for r in payload["results"])
             self.output.extend(t for t in payload["output"] if t not in self.output)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             results.update((e.name, self.grade_exercise(e, probe)) for e in theirs)  # the child failed
         return {e.name: results[e.name] for e in exercises}
 
@@ -473,6 +481,23 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_all(fd: int, seconds: float) -> bytes | None:
+    """Everything from ``fd`` until EOF, or None if that takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    chunks = []
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def _debug(error: BaseException) -> None:
