@@ -34,22 +34,24 @@ def _grade(path: Path, device: str, exercises: tuple[str, ...]):
 
     workdir = make_workdir()
     zygote = Zygote(workdir)
-    from .course import load_course
-    from .runner import Grader
-    from .submission import SubmissionError
-
-    course = load_course()
     try:
-        chosen = course.select(exercises) if exercises else None
-    except KeyError as unknown:
-        zygote.close()
-        raise GraderError(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
-    processes = min(2, os.cpu_count() or 1)
-    with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes) as grader:
+        from .course import load_course
+        from .runner import Grader
+        from .submission import SubmissionError
+
+        course = load_course()
         try:
-            return grader.grade(path, chosen)
-        except SubmissionError as error:
-            raise GraderError(str(error)) from None
+            chosen = course.select(exercises) if exercises else None
+        except KeyError as unknown:
+            raise GraderError(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
+        processes = min(2, os.cpu_count() or 1)
+        with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes) as grader:
+            try:
+                return grader.grade(path, chosen)
+            except SubmissionError as error:
+                raise GraderError(str(error)) from None
+    finally:
+        zygote.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,6 +117,49 @@ def grade(submission: Path, fmt: str, output: Path | None, exercises: tuple[str,
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"{report.submission}: {report.score:g} / {report.max_score:g} -> {output}", err=True)
+
+
+@cli.command()
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for the reports, gradebook.csv and the summary.")
+@click.option("--workers", type=click.IntRange(1, 256), default=min(2, os.cpu_count() or 1), show_default=True,
+              help="Submissions graded at the same time.")
+@DEVICE
+def batch(submissions: Path, out: Path, workers: int, device: str) -> None:
+    """Grade every submission in a folder (folders, zips, notebooks, a Canvas export).
+
+    Results are cached by content: running the same command again after an
+    interruption, or with new submissions, grades only what is new.
+    """
+    if not submissions.is_dir():
+        raise GraderError(f"{submissions}: no such folder")
+    if out.resolve() == submissions.resolve() or submissions.resolve() in out.resolve().parents:
+        raise GraderError("the output folder must not be inside the submissions folder")
+    _require_device(device)
+    from .batch import run_batch
+    from .course import load_course
+
+    course = load_course()
+    bar = None
+    if sys.stderr.isatty():
+        bar = click.progressbar(length=1, label="grading", file=sys.stderr, show_pos=True, show_eta=True)
+
+    def progress(done: int, total: int, name: str) -> None:
+        if bar is not None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+    result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress)
+    if bar is not None:
+        bar.render_finish()
+    total = len(result.reports)
+    click.echo(
+        f"{total} submissions: {result.graded} graded, {result.cached} from the cache, "
+        f"{len(result.unreadable)} unreadable, {len(result.failed)} failed, in {result.seconds:.1f} s "
+        f"-> {out / 'gradebook.csv'}, {out / 'summary.html'}",
+        err=True,
+    )
 
 
 def main() -> None:

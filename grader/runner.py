@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import tempfile
 import platform
@@ -159,6 +160,7 @@ class Grader:
         torch.set_num_threads(1)
         self.limits = limits or Limits()
         self.workdir = workdir or make_workdir()
+        self.owns_zygote = zygote is None
         self.zygote = zygote or Zygote(self.workdir)
         self.processes = max(1, min(processes, len(self.zygote.controls)))
         self.submission: Submission | None = None
@@ -254,6 +256,8 @@ class Grader:
 
     def grade(self, path: Path, exercises: list[Exercise] | None = None, name: str | None = None) -> Report:
         started = time.perf_counter()
+        for stale in ("submission", "extracted"):
+            shutil.rmtree(self.workdir / stale, ignore_errors=True)
         self.submission = load_submission(Path(path), self.course.modules, self.workdir)
         self.broken = {}
         self.output = []
@@ -471,9 +475,8 @@ class Grader:
         ]
 
     def close(self) -> None:
-        self.zygote.close()
-        import shutil
-
+        if self.owns_zygote:
+            self.zygote.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "Grader":

@@ -1,0 +1,385 @@
+"""Grade a whole class: many submissions, a pool of grading processes, a resumable cache.
+
+The batch process loads the course once and forks ``workers`` grading processes; each
+grades one submission at a time through its own channel to a single clean zygote (torch
+loaded, no student code, no reference), so a submission costs little more than its
+checks. Only the batch process writes into the output folder, each file atomically,
+and every result is cached under its content hash: an interrupted run loses nothing,
+and running the same command again grades only what is new or changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import __version__
+from .course import Course
+from .results import ExerciseResult, Report
+
+CANVAS_NAME = re.compile(r"^(?P<student>[a-z0-9]+)_(?:late_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<original>.+)$", re.I)
+CANVAS_RESUBMISSION = re.compile(r"-\d+(?=\.[^.]+$)")
+SUBMISSION_SUFFIXES = {".zip", ".ipynb", ".py"}
+TASK_SECONDS = 900.0
+
+
+@dataclass
+class Entry:
+    """One student's submission as found in the folder."""
+
+    name: str
+    path: Path | None
+    problem: str = ""  # why it cannot be graded at all (then path is None or unusable)
+    files: list[Path] = field(default_factory=list)  # Canvas: the files grouped into one submission
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe, non-hidden version of a submission's name."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "submission"
+    return cleaned[:100]
+
+
+def discover(folder: Path) -> list[Entry]:
+    """Every submission in ``folder``: one entry per student, Canvas file groups merged."""
+    entries: list[Entry] = []
+    canvas: dict[str, Entry] = {}
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith((".", "__")):
+            continue
+        match = CANVAS_NAME.match(child.name) if child.is_file() else None
+        if match and child.suffix in SUBMISSION_SUFFIXES:
+            key = f"{match['student']}_{match['user']}"
+            entry = canvas.setdefault(key, Entry(name=key, path=None))
+            entry.files.append(child)
+        elif child.is_dir():
+            entries.append(Entry(child.name, child))
+        elif child.suffix in (".zip", ".ipynb"):
+            entries.append(Entry(child.stem, child))
+        elif child.suffix == ".py":
+            entries.append(Entry(child.stem, None, problem="a lone .py file: submit the exercises folder, a zip or a notebook"))
+    entries.extend(canvas.values())
+    names: dict[str, int] = {}
+    for entry in entries:
+        base = safe_name(entry.name)
+        names[base] = names.get(base, 0) + 1
+        entry.name = base if names[base] == 1 else f"{base}-{names[base]}"
+    if not entries:
+        return []
+    return sorted(entries, key=lambda e: e.name)
+
+
+def stage_canvas(entry: Entry, staging: Path) -> Path:
+    """Canvas files of one student as one submission (a folder, or their single archive)."""
+    originals = [(CANVAS_RESUBMISSION.sub("", CANVAS_NAME.match(f.name)["original"]), f) for f in entry.files]
+    archives = [(name, f) for name, f in originals if Path(name).suffix in (".zip", ".ipynb")]
+    if len(archives) == 1 and len(originals) == 1:
+        return archives[0][1]
+    target = staging / entry.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name, file in sorted(originals, key=lambda pair: pair[1].name):
+        shutil.copyfile(file, target / Path(name).name)
+    return target
+
+
+def content_hash(path: Path) -> str:
+    """Hash of a submission's bytes (file, or every file below a folder, with their paths)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files[:5000]:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def course_fingerprint(course: Course) -> str:
+    """Changes whenever the grader, a check or a reference changes."""
+    import grader
+    import solutions
+
+    digest = hashlib.sha256(__version__.encode())
+    for root in (Path(grader.__file__).parent, Path(solutions.__file__).parent):
+        for file in sorted(root.rglob("*.py")):
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+# ============================================================================ the pool
+
+
+class _Pool:
+    """``size`` forked grading processes, each talking to the zygote on its own channel."""
+
+    def __init__(self, course: Course, device: str, size: int, zygote, workdir: Path, limits=None) -> None:
+        self.course, self.device, self.zygote, self.workdir, self.limits = course, device, zygote, workdir, limits
+        self.children: dict[int, tuple[int, Any, Any]] = {}
+        for slot in range(size):
+            self._start(slot)
+
+    def _start(self, slot: int) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(to_child_w)
+            os.close(from_child_r)
+            status = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _serve(self.course, self.device, self.zygote, slot, self.workdir, self.limits, to_child_r, from_child_w)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.children[slot] = (pid, os.fdopen(to_child_w, "w", buffering=1), os.fdopen(from_child_r, "r"))
+
+    def run(self, tasks: list[dict], on_result: Callable[[dict, dict], None]) -> None:
+        """Hand out tasks as processes free up; ``on_result(task, reply)`` for each."""
+        pending = list(tasks)
+        busy: dict[int, tuple[dict, float]] = {}
+        for slot in list(self.children):
+            self._give(slot, pending, busy)
+        while busy:
+            readers = {self.children[slot][2].fileno(): slot for slot in busy}
+            ready, _, _ = select.select(list(readers), [], [], 5.0)
+            for fd in ready:
+                slot = readers[fd]
+                task, _ = busy.pop(slot)
+                line = self.children[slot][2].readline()
+                reply = json.loads(line) if line else {"error": "the grading process stopped unexpectedly"}
+                if not line:
+                    self._replace(slot)
+                on_result(task, reply)
+                self._give(slot, pending, busy)
+            for slot, (task, started) in list(busy.items()):
+                if time.monotonic() - started > TASK_SECONDS:
+                    busy.pop(slot)
+                    self._replace(slot)
+                    on_result(task, {"error": f"grading took longer than {TASK_SECONDS:g} s and was stopped"})
+                    self._give(slot, pending, busy)
+
+    def _give(self, slot: int, pending: list[dict], busy: dict) -> None:
+        if pending:
+            task = pending.pop(0)
+            self.children[slot][1].write(json.dumps(task) + "\n")
+            busy[slot] = (task, time.monotonic())
+
+    def _replace(self, slot: int) -> None:
+        pid, writer, reader = self.children.pop(slot)
+        for stream in (writer, reader):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        self._start(slot)
+
+    def close(self) -> None:
+        for pid, writer, reader in self.children.values():
+            try:
+                writer.close()
+            except OSError:
+                pass
+            reader.close()
+        for pid, _, _ in self.children.values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+        self.children.clear()
+
+
+def _serve(course: Course, device: str, zygote, slot: int, workdir: Path, limits, task_fd: int, reply_fd: int) -> None:
+    """A grading process: read tasks, grade, answer one JSON line each."""
+    import torch
+
+    from .runner import Grader
+    from .submission import SubmissionError
+
+    torch.set_num_threads(1)
+    zygote.use_channel(slot)
+    tasks = os.fdopen(task_fd, "r")
+    replies = os.fdopen(reply_fd, "w", buffering=1)
+    own_workdir = workdir / f"pool-{slot}"
+    own_workdir.mkdir(exist_ok=True)
+    with Grader(course, device=device, zygote=zygote, workdir=own_workdir, limits=limits) as grader:
+        for line in tasks:
+            task = json.loads(line)
+            try:
+                report = grader.grade(Path(task["path"]), name=task["name"])
+                reply = {"report": report.to_json()}
+            except SubmissionError as error:
+                reply = {"unreadable": str(error)}
+            except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
+                reply = {"error": f"{type(error).__name__}: {error}"[:500]}
+            replies.write(json.dumps(reply) + "\n")
+
+
+# ============================================================================ the batch
+
+
+@dataclass
+class BatchResult:
+    graded: int = 0
+    cached: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    reports: dict[str, dict] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def empty_report(course: Course, name: str, device: str, reason: str) -> dict:
+    """A zero report for a submission that could not be graded, with the reason on every exercise."""
+    exercises = [
+        ExerciseResult(e.name, [], status="unreadable", note=reason).to_json() | {"max_score": e.max_score}
+        for e in course.exercises
+    ]
+    return Report(name, device, []).to_json() | {
+        "exercises": exercises, "max_score": course.max_score, "notes": [reason], "unreadable": True
+    }
+
+
+def run_batch(
+    course: Course,
+    submissions: Path,
+    out: Path,
+    workers: int = 2,
+    device: str = "cpu",
+    progress: Callable[[int, int, str], None] | None = None,
+    limits=None,
+) -> BatchResult:
+    """Grade every submission in ``submissions`` into ``out`` (resumable, incremental)."""
+    from .reports import gradescope
+    from .sandbox.zygote import Zygote, make_workdir
+
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / ".cache"
+    cache.mkdir(exist_ok=True)
+    workdir = make_workdir()
+    result = BatchResult()
+    fingerprint = course_fingerprint(course)
+    entries = discover(submissions)
+    tasks: list[dict] = []
+    for entry in entries:
+        if entry.problem:
+            result.unreadable.append((entry.name, entry.problem))
+            result.reports[entry.name] = empty_report(course, entry.name, device, entry.problem)
+            continue
+        path = stage_canvas(entry, workdir / "canvas") if entry.files else entry.path
+        key = hashlib.sha256(f"{content_hash(path)}|{fingerprint}|{device}".encode()).hexdigest()
+        cached = cache / f"{key}.json"
+        if cached.exists():
+            try:
+                report = json.loads(cached.read_text())
+                report["submission"] = entry.name
+                result.reports[entry.name] = report
+                result.cached += 1
+                continue
+            except ValueError:
+                cached.unlink()
+        tasks.append({"name": entry.name, "path": str(path), "cache": str(cached)})
+    done = [result.cached + len(result.unreadable)]
+
+    def on_result(task: dict, reply: dict) -> None:
+        name = task["name"]
+        if "report" in reply:
+            report = reply["report"]
+            write_atomically(Path(task["cache"]), json.dumps(report))
+            result.graded += 1
+        else:
+            reason = reply.get("unreadable") or f"could not be graded: {reply.get('error')}"
+            (result.unreadable if "unreadable" in reply else result.failed).append((name, reason))
+            report = empty_report(course, name, device, reason)
+        result.reports[name] = report
+        _write_submission(out, name, report, gradescope)
+        done[0] += 1
+        if progress:
+            progress(done[0], len(entries), name)
+
+    for name, report in result.reports.items():
+        _write_submission(out, name, report, gradescope)
+    if progress:
+        progress(done[0], len(entries), "")
+    zygote = Zygote(workdir, channels=max(1, workers)) if tasks else None
+    pool = None
+    try:
+        if tasks:
+            pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
+            pool.run(tasks, on_result)
+    finally:
+        if pool is not None:
+            pool.close()
+        if zygote is not None:
+            zygote.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        result.seconds = time.perf_counter() - started
+        write_gradebook(course, out, result.reports)
+        from .reports import summary
+
+        facts = {"device": device, "grader": __version__, "course": fingerprint, "workers": workers,
+                 "graded": result.graded, "cached": result.cached, "seconds": round(result.seconds, 1)}
+        write_atomically(out / "summary.md", summary.markdown(course, result, facts))
+        write_atomically(out / "summary.html", summary.html(course, result, facts))
+    return result
+
+
+def _write_submission(out: Path, name: str, report: dict, gradescope) -> None:
+    write_atomically(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
+    results = gradescope.results(_report_from_json(report))
+    write_atomically(out / f"{name}.results.json", json.dumps(results, indent=2) + "\n")
+
+
+def _report_from_json(data: dict) -> Report:
+    return Report(
+        submission=data["submission"], device=data.get("device", "cpu"),
+        exercises=[ExerciseResult.from_json(e) for e in data["exercises"] if e.get("checks")],
+        notes=data.get("notes", []), facts=data.get("facts", {}),
+    )
+
+
+def write_gradebook(course: Course, out: Path, reports: dict[str, dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    names = [e.name for e in course.exercises]
+    writer.writerow(["submission", "score", "max_score", *names])
+    for submission in sorted(reports):
+        report = reports[submission]
+        scores = {e["name"]: e["score"] for e in report["exercises"]}
+        writer.writerow([submission, _num(report["score"]), _num(report["max_score"]), *(_num(scores.get(n, 0)) for n in names)])
+    write_atomically(out / "gradebook.csv", buffer.getvalue())
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def iter_checks(reports: dict[str, dict]) -> Iterator[tuple[str, str, dict]]:
+    for submission, report in reports.items():
+        for exercise in report["exercises"]:
+            for check in exercise.get("checks", []):
+                yield submission, exercise["name"], check
