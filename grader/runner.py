@@ -43,6 +43,7 @@ from .sandbox.client import (
     Zygote,
     make_workdir,
 )
+from .sandbox import landlock
 from .submission import Submission, load_submission
 
 MAX_CRASHES_PER_EXERCISE = 3
@@ -167,11 +168,19 @@ class Grader:
         self.broken: dict[str, str] = {}
         self.output: list[str] = []
         self.sandbox_facts: dict = {}
+        self._deny: list[str] | None = None
+        self._readable: list[str] | None = None
 
     # ------------------------------------------------------------------ workers
 
     def deny_paths(self) -> list[str]:
         """Where the reference lives (and the grader itself): unreadable to workers."""
+        if self._deny is None:
+            self._deny = self._find_deny_paths()
+            self._readable = landlock.readable_roots(self._deny) if sys.platform == "linux" else None
+        return self._deny
+
+    def _find_deny_paths(self) -> list[str]:
         import solutions
 
         roots = {Path(p).resolve() for p in solutions.__path__}
@@ -203,6 +212,7 @@ class Grader:
             substitute=substitute,
             notebook_cells=self.submission.cells,
             deny_paths=self.deny_paths(),
+            readable_paths=self._readable,
             memory_bytes=self.limits.memory_bytes,
         )
         worker = Worker(self.zygote, config, self.limits, self.course.reference)

@@ -130,6 +130,7 @@ class WorkerConfig:
     substitute: list[str] = field(default_factory=list)
     notebook_cells: list[dict] | None = None
     deny_paths: list[str] = field(default_factory=list)
+    readable_paths: list[str] | None = None
     memory_bytes: int | None = None
 
     def to_json(self) -> dict:
@@ -144,6 +145,7 @@ class WorkerConfig:
             "substitute": self.substitute,
             "notebook_cells": self.notebook_cells,
             "deny_paths": self.deny_paths,
+            "readable_paths": self.readable_paths,
             "memory_bytes": self.memory_bytes,
         }
 

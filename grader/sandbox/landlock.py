@@ -45,8 +45,11 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def confine(deny: list[str], writable: list[str]) -> str:
-    """Apply the sandbox; returns a short description, raises OSError where unsupported."""
+def confine(deny: list[str], writable: list[str], readable: list[str] | None = None) -> str:
+    """Apply the sandbox; returns a short description, raises OSError where unsupported.
+
+    ``readable`` may give :func:`readable_roots` of ``deny``, computed once beforehand.
+    """
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
         raise OSError("Landlock needs Linux on x86-64 or arm64")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -63,7 +66,7 @@ def confine(deny: list[str], writable: list[str]) -> str:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
         denied = [os.path.realpath(p) for p in deny]
-        for path in _readable_roots("/", denied):
+        for path in readable if readable is not None else readable_roots(deny):
             _allow(libc, ruleset, path, READ_RIGHTS)
         for path in [*writable, "/dev"]:
             if os.path.exists(path) and not _is_denied(os.path.realpath(path), denied):
@@ -79,6 +82,11 @@ def confine(deny: list[str], writable: list[str]) -> str:
 
 def _is_denied(path: str, denied: list[str]) -> bool:
     return any(path == d or path.startswith(d + os.sep) for d in denied)
+
+
+def readable_roots(deny: list[str]) -> list[str]:
+    """The largest subtrees of ``/`` that contain none of the ``deny`` paths."""
+    return _readable_roots("/", [os.path.realpath(p) for p in deny])
 
 
 def _readable_roots(directory: str, denied: list[str]) -> list[str]:

@@ -1,0 +1,75 @@
+"""Throughput of `grader batch`: N reference and N buggy submissions, 1 and 2 workers.
+
+Prints submissions per minute, the overhead per submission over the time its checks
+take, and the time to re-run a finished batch (everything from the cache).
+
+    python benchmarks/batch.py [--copies 10] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUG = (
+    "\n\ndef softmax(x, dim=-1):\n"
+    "    e = torch.exp(x)\n"
+    "    return e / e.sum(dim=dim, keepdim=True)\n"
+)
+
+
+def make_class(folder: Path, copies: int) -> None:
+    for i in range(copies):
+        for kind in ("ok", "bug"):
+            target = folder / f"{kind}{i:03d}"
+            shutil.copytree(ROOT / "solutions", target, ignore=shutil.ignore_patterns("__pycache__"))
+            (target / "id.txt").write_text(f"{kind}{i}")  # distinct content: no cache sharing
+            if kind == "bug":
+                with open(target / "attention.py", "a") as handle:
+                    handle.write(BUG)
+
+
+def run(submissions: Path, out: Path, workers: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "grader", "batch", str(submissions), "-o", str(out), "--workers", str(workers)],
+        cwd=ROOT, check=True, stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=10, help="reference copies (and as many buggy ones)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        room = Path(tmp) / "class"
+        room.mkdir()
+        make_class(room, args.copies)
+        count = 2 * args.copies
+        print(f"{count} submissions ({args.copies} reference, {args.copies} with a softmax bug)")
+        for workers in args.workers:
+            out = Path(tmp) / f"out{workers}"
+            wall = run(room, out, workers)
+            reports = [json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.endswith(".results.json")]
+            check_seconds = sum(e["seconds"] for r in reports for e in r["exercises"])
+            per_submission = wall * workers / count
+            print(
+                f"workers={workers}: {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min; "
+                f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
+                f"(overhead {per_submission - check_seconds / count:+.2f} s)"
+            )
+            resume = run(room, out, workers)
+            print(f"           re-run of the finished batch (all cached): {resume:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
