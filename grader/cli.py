@@ -162,6 +162,21 @@ def batch(submissions: Path, out: Path, workers: int, device: str) -> None:
     )
 
 
+@cli.command("gradescope")
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+def gradescope_zip(target: Path) -> None:
+    """Build a Gradescope autograder zip (setup.sh, run_autograder, the grader and the course)."""
+    from .gradescope import build
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        raise GraderError("the grader's project folder (with pyproject.toml) was not found; run from a source checkout")
+    if not target.parent.exists():
+        raise GraderError(f"{target.parent}: no such folder")
+    names = build(target, root)
+    click.echo(f"{target}: {len(names)} files (upload it as the autograder of a programming assignment)", err=True)
+
+
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
