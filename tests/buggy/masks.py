@@ -61,4 +61,24 @@ MUTANTS = [
             return (torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]).float()
         """,
     ),
+    Mutant(
+        "masks.causal_mask",
+        "offset with the wrong sign (q_len - k_len)",
+        """
+        def causal_mask(q_len, k_len=None, device=None):
+            k_len = q_len if k_len is None else k_len
+            return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(q_len - k_len)
+        """,
+    ),
+    Mutant(
+        "masks.padding_mask",
+        "transposed: [max_len, B]",
+        """
+        def padding_mask(lengths, max_len):
+            lengths = torch.as_tensor(lengths)
+            if (lengths < 0).any() or (lengths > max_len).any():
+                raise ValueError("bad length")
+            return torch.arange(max_len, device=lengths.device)[:, None] < lengths[None, :]
+        """,
+    ),
 ]
