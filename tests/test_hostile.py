@@ -210,7 +210,23 @@ def causal_mask(q_len, k_len=None, device=None):
 """
 
 
+ESCAPEE = """
+def causal_mask(q_len, k_len=None, device=None):
+    import subprocess
+    subprocess.Popen(["sleep", "4343"], start_new_session=True)  # leaves the worker's process group
+    k_len = q_len if k_len is None else k_len
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(k_len - q_len)
+"""
+
+
 def test_child_processes_die_with_the_worker(strict_grader, submission_factory):
     _grade(strict_grader, submission_factory, _with(VICTIM, CHILD))
     survivors = subprocess.run(["pgrep", "-f", "sleep 4242"], capture_output=True, text=True).stdout.split()
+    assert survivors == []
+
+
+def test_processes_that_leave_the_process_group_are_killed_too(strict_grader, submission_factory):
+    report, exercises = _grade(strict_grader, submission_factory, _with(VICTIM, ESCAPEE))
+    _assert_only(exercises, "no exercise")
+    survivors = subprocess.run(["pgrep", "-f", "sleep 4343"], capture_output=True, text=True).stdout.split()
     assert survivors == []

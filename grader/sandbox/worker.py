@@ -51,6 +51,8 @@ def zygote_main(control_fds: list[int]) -> None:
     controls = [socket.socket(fileno=fd) for fd in control_fds]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    _become_subreaper()
+    workers: set[int] = set()
     while controls:
         ready, _, _ = select.select(controls, [], [])
         for control in ready:
@@ -71,9 +73,46 @@ def zygote_main(control_fds: list[int]) -> None:
                         os._exit(0)
                 for fd in fds:
                     os.close(fd)
+                workers.add(pid)
                 control.send(json.dumps({"pid": pid}).encode())
             elif request["op"] == "reap":
-                control.send(json.dumps({"status": _reap(request["pid"])}).encode())
+                workers.discard(request["pid"])
+                status = _reap(request["pid"])
+                _kill_orphans(workers)
+                control.send(json.dumps({"status": status}).encode())
+
+
+def _become_subreaper() -> None:
+    """Processes that escape a worker's process group (setsid) are re-parented to us."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_orphans(workers: set[int]) -> None:
+    """Kill and reap our children that are not live workers (left behind by student code)."""
+    me = str(os.getpid())
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit() or int(entry) in workers:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = stat.read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if parent == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                os.waitpid(int(entry), 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def _reap(pid: int) -> dict:
