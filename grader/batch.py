@@ -271,6 +271,7 @@ def run_batch(
     device: str = "cpu",
     progress: Callable[[int, int, str], None] | None = None,
     limits=None,
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Grade every submission in ``submissions`` into ``out`` (resumable, incremental)."""
     from .reports import gradescope
@@ -325,10 +326,17 @@ def run_batch(
         _write_submission(out, name, report, gradescope)
     if progress:
         progress(done[0], len(entries), "")
-    zygote = Zygote(workdir, channels=max(1, workers)) if tasks else None
+    zygote = Zygote(workdir, channels=max(1, workers)) if tasks and not scheduler else None
     pool = None
     try:
-        if tasks:
+        if tasks and scheduler:
+            from dataclasses import asdict
+
+            from .distributed import run_on_dask
+            from .sandbox.client import Limits
+
+            run_on_dask(scheduler, tasks, device, asdict(limits or Limits()), on_result)
+        elif tasks:
             pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
             pool.run(tasks, on_result)
     finally:
@@ -341,7 +349,8 @@ def run_batch(
         write_gradebook(course, out, result.reports)
         from .reports import summary
 
-        facts = {"device": device, "grader": __version__, "course": fingerprint, "workers": workers,
+        facts = {"device": device, "grader": __version__, "course": fingerprint,
+                 "workers": scheduler or workers,
                  "graded": result.graded, "cached": result.cached, "seconds": round(result.seconds, 1)}
         write_atomically(out / "summary.md", summary.markdown(course, result, facts))
         write_atomically(out / "summary.html", summary.html(course, result, facts))

@@ -125,8 +125,10 @@ def grade(submission: Path, fmt: str, output: Path | None, exercises: tuple[str,
               help="Folder for the reports, gradebook.csv and the summary.")
 @click.option("--workers", type=click.IntRange(1, 256), default=min(2, os.cpu_count() or 1), show_default=True,
               help="Submissions graded at the same time.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Grade on a Dask cluster (e.g. tcp://HOST:8786) instead of local processes.")
 @DEVICE
-def batch(submissions: Path, out: Path, workers: int, device: str) -> None:
+def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, device: str) -> None:
     """Grade every submission in a folder (folders, zips, notebooks, a Canvas export).
 
     Results are cached by content: running the same command again after an
@@ -150,7 +152,11 @@ def batch(submissions: Path, out: Path, workers: int, device: str) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-    result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress)
+    try:
+        result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress,
+                           scheduler=scheduler)
+    except RuntimeError as error:
+        raise GraderError(str(error)) from None
     if bar is not None:
         bar.render_finish()
     total = len(result.reports)
