@@ -217,44 +217,6 @@ def patchify_values(student, case):
 
 
 @patchify.check(
-    "works on integer images (a pure rearrangement: exact values, dtype kept)",
-    points=0.5,
-    examples=8,
-    hint="use only reshape/permute (or view/unfold on tensors): F.unfold and matmul-based tricks "
-    "do not support integer tensors, and a pure rearrangement needs no float conversion",
-    case=patch_cases(dtypes=(torch.int64, torch.uint8)),
-)
-def patchify_integers(student, case):
-    images, p = case.images, case.patch_size
-    got = expect_tensor(_call_on_integers(student, images, p))
-    expected = ref.patchify(images, p)
-    expect_shape(got, expected.shape, "the patches")
-    expect_dtype(got, images.dtype, "the patches")
-    if not torch.equal(got, expected):
-        _diagnose_patchify(got, images, p)
-    expect_equal(got, expected, what="the patches", hint=ORDER_HINT)
-
-
-def _call_on_integers(student, images, p):
-    """``student(images, p)``, reporting a torch kernel without integer support as a mistake.
-
-    The engine takes any NotImplementedError for an unimplemented stub; torch raises one too
-    (``"im2col_out_cpu" not implemented for 'Long'``) when an operation has no integer kernel.
-    """
-    try:
-        return student(images, p)
-    except BaseException as error:  # the engine's StubNotImplemented is a BaseException
-        text = str(error)
-        if type(error).__name__ == "StubNotImplemented" and "not implemented for '" in text:
-            dtype = str(images.dtype).replace("torch.", "")
-            raise CheckFailed(
-                f"fails on {dtype} images: {text}. An operation you use (F.unfold, conv2d, matmul...) "
-                "has no integer kernel; patchify only moves values, so reshape and permute suffice",
-            ) from None
-        raise
-
-
-@patchify.check(
     "unpatchify(patchify(x)) gives back x exactly",
     points=1,
     examples=10,

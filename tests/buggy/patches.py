@@ -58,7 +58,7 @@ MUTANTS = [
     ),
     Mutant(
         "patches.patchify",
-        "F.unfold (im2col): no integer images, floors indivisible sizes",
+        "F.unfold (im2col): floors indivisible sizes (no ValueError)",
         """
         def patchify(images, patch_size):
             import torch.nn.functional as F
