@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -124,4 +124,4 @@ def without_timings(data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-__all__ = ["CheckResult", "ExerciseResult", "Report", "asdict", "without_timings"]
+__all__ = ["CheckResult", "ExerciseResult", "Report", "without_timings"]

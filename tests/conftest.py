@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -64,5 +63,3 @@ def make_submission(tmp_path: Path, replacements: dict[str, str] | None = None, 
 def submission_factory(tmp_path):
     return lambda replacements=None, drop=(): make_submission(tmp_path, replacements, drop)
 
-
-__all__ = ["make_submission", "shutil"]
