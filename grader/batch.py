@@ -50,10 +50,35 @@ def safe_name(text: str) -> str:
     return cleaned[:100]
 
 
+def gradescope_names(folder: Path) -> dict[str, str]:
+    """Submitter names by folder, from a Gradescope export's ``submission_metadata.yml``.
+
+    Read line by line (no YAML dependency): a top-level ``submission_<id>:`` key, then the
+    ``:name:`` of each of its ``:submitters:``.
+    """
+    metadata = folder / "submission_metadata.yml"
+    names: dict[str, list[str]] = {}
+    if not metadata.is_file():
+        return {}
+    current = None
+    for line in metadata.read_text(errors="replace").splitlines():
+        top = re.match(r"^(submission_\d+):\s*$", line)
+        if top:
+            current = top.group(1)
+            names[current] = []
+            continue
+        submitter = re.match(r"^\s*-?\s*:name:\s*(.+?)\s*$", line)
+        if current and submitter:
+            names[current].append(submitter.group(1).strip("'\""))
+    return {key: "+".join(value) for key, value in names.items() if value}
+
+
 def discover(folder: Path) -> list[Entry]:
-    """Every submission in ``folder``: one entry per student, Canvas file groups merged."""
+    """Every submission in ``folder``: one entry per student, Canvas file groups merged,
+    Gradescope export folders named after their submitters."""
     entries: list[Entry] = []
     canvas: dict[str, Entry] = {}
+    submitters = gradescope_names(folder)
     for child in sorted(folder.iterdir()):
         if child.name.startswith((".", "__")):
             continue
@@ -63,7 +88,7 @@ def discover(folder: Path) -> list[Entry]:
             entry = canvas.setdefault(key, Entry(name=key, path=None))
             entry.files.append(child)
         elif child.is_dir():
-            entries.append(Entry(child.name, child))
+            entries.append(Entry(submitters.get(child.name, child.name), child))
         elif child.suffix in (".zip", ".ipynb"):
             entries.append(Entry(child.stem, child))
         elif child.suffix == ".py":

@@ -174,3 +174,25 @@ def test_batch_errors_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "grader", "batch", str(tmp_path / "none"), "-o", str(tmp_path / "o")],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and result.stderr.count("\n") == 1 and "no such folder" in result.stderr
+
+
+def test_gradescope_export_folders_are_named_after_their_submitters(tmp_path):
+    export = tmp_path / "assignment_1_export"
+    export.mkdir()
+    for number in ("101", "102"):
+        _copy(SOLUTIONS, export / f"submission_{number}")
+    (export / "submission_metadata.yml").write_text(
+        "submission_101:\n"
+        "  :submitters:\n"
+        "  - :name: Ada Lovelace\n"
+        "    :sid: '17'\n"
+        "    :email: ada@example.org\n"
+        "  :created_at: 2026-11-01 10:00:00.000000000 -07:00\n"
+        "submission_102:\n"
+        "  :submitters:\n"
+        "  - :name: 'Alan Turing'\n"
+        "  - :name: Grace Hopper\n"
+        "  :score: 3.0\n"
+    )
+    names = [entry.name for entry in discover(export)]
+    assert names == ["Ada_Lovelace", "Alan_Turing_Grace_Hopper"]
