@@ -22,7 +22,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from . import __version__
 from .course import Course
@@ -384,16 +384,8 @@ def run_batch(
 
 def _write_submission(out: Path, name: str, report: dict, gradescope) -> None:
     write_atomically(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
-    results = gradescope.results(_report_from_json(report))
+    results = gradescope.results(Report.from_json(report))
     write_atomically(out / f"{name}.results.json", json.dumps(results, indent=2) + "\n")
-
-
-def _report_from_json(data: dict) -> Report:
-    return Report(
-        submission=data["submission"], device=data.get("device", "cpu"),
-        exercises=[ExerciseResult.from_json(e) for e in data["exercises"] if e.get("checks")],
-        notes=data.get("notes", []), facts=data.get("facts", {}),
-    )
 
 
 def write_gradebook(course: Course, out: Path, reports: dict[str, dict]) -> None:
@@ -410,10 +402,3 @@ def write_gradebook(course: Course, out: Path, reports: dict[str, dict]) -> None
 
 def _num(value: float) -> str:
     return f"{value:g}"
-
-
-def iter_checks(reports: dict[str, dict]) -> Iterator[tuple[str, str, dict]]:
-    for submission, report in reports.items():
-        for exercise in report["exercises"]:
-            for check in exercise.get("checks", []):
-                yield submission, exercise["name"], check

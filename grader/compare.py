@@ -224,13 +224,14 @@ def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any
     reference does the same with the same cotangent in float64.
     """
     from .course import argument_names
+    from .sandbox.client import tensors_in
 
     outputs, grads, cotangents = student.gradients(*args, **kwargs)
     names = argument_names(student.reference, args, kwargs)
     leaves, ref_args, ref_kwargs = _float64_leaves(args, kwargs)
     ref_out = student.reference(*ref_args, **ref_kwargs)
-    ref_outputs = [t for t in _flat(ref_out) if isinstance(t, torch.Tensor)]
-    got_outputs = [t for t in _flat(outputs) if isinstance(t, torch.Tensor)]
+    ref_outputs = tensors_in(ref_out)
+    got_outputs = tensors_in(outputs)
     if len(got_outputs) != len(ref_outputs) or len(cotangents) != len(got_outputs):
         raise CheckFailed(f"returned {len(got_outputs)} tensors, expected {len(ref_outputs)}")
     pairs = []
@@ -260,12 +261,6 @@ def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any
                 "(no .detach(), no in-place writes into a tensor made with torch.zeros)",
             )
         expect_close(got, expected, what=f"the gradient with respect to `{name}`", scale=scale)
-
-
-def _flat(tree: Any) -> list:
-    if isinstance(tree, (list, tuple)):
-        return [leaf for item in tree for leaf in _flat(item)]
-    return [tree]
 
 
 def _float64_leaves(args: tuple, kwargs: dict) -> tuple[list, tuple, dict]:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from hypothesis.strategies import SearchStrategy
 
 from .compare import CheckFailed, device_of
+from .sandbox.client import tensors_in
 
 
 @dataclass
@@ -244,7 +245,7 @@ class Student:
     def _call(self, args: tuple, kwargs: dict, grad: bool) -> Any:
         result = self._session.call(self.name, args, kwargs, grad=grad)
         expected = self._session.expected_device(args, kwargs)
-        for tensor in _tensors(result.value):
+        for tensor in tensors_in(result.value):
             info = result.infos.get(id(tensor))
             if info is not None and device_of(info.device) != expected:
                 raise CheckFailed(
@@ -252,27 +253,7 @@ class Student:
                     hint="create new tensors with device=x.device (or x.new_zeros, torch.zeros_like); "
                     "never call .cpu() or .cuda() on results",
                 )
-        if result.mutated:
-            names = argument_names(self.reference, args, kwargs)
-            for index in result.mutated:
-                self._session.mutations.append(Mutation(self.name, names[index] if index < len(names) else "?"))
         return result.value
-
-
-def _tensors(tree: Any) -> list:
-    import torch
-
-    found = []
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, torch.Tensor):
-            found.append(node)
-        elif isinstance(node, (list, tuple)):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-    return found
 
 
 def argument_names(function: Callable, args: tuple, kwargs: dict) -> list[str]:

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import HypothesisException
 
 from . import __version__, course as course_module
-from .compare import CheckFailed
+from .compare import CheckFailed, device_of
 from .course import Check, Course, Exercise, Student
 from .describe import describe
 from .results import CheckResult, ExerciseResult, Report
@@ -38,6 +38,7 @@ from .sandbox.client import (
     SandboxError,
     StudentRaised,
     Worker,
+    tensors_in,
     WorkerConfig,
     WorkerFailure,
     Zygote,
@@ -47,6 +48,7 @@ from .sandbox import landlock
 from .submission import Submission, load_submission
 
 MAX_CRASHES_PER_EXERCISE = 3
+INPUTS_UNCHANGED = "leaves its inputs unchanged"
 CHILD_GRACE_SECONDS = 600.0
 HYPOTHESIS_SETTINGS = settings(
     derandomize=True,
@@ -92,14 +94,9 @@ class _Session:
         try:
             result = self.worker.call(name, args, kwargs, grad=grad)
         except StudentRaised as raised:
-            self.mutations.extend(
-                course_module.Mutation(name, n)
-                for n in _names(self.exercise, args, kwargs, getattr(raised, "mutated", []))
-            )
+            self._record_mutations(name, args, kwargs, getattr(raised, "mutated", []))
             if raised.is_a(NotImplementedError) and raised.raised_in_submission:
                 raise StubNotImplemented(raised.summary()) from None
-            raise
-        except FunctionMissing:
             raise
         except WorkerFailure as failure:
             self.crashes += 1
@@ -107,13 +104,22 @@ class _Session:
                 self.timed_out = failure.message
             raise
         self.completed_calls += 1
+        self._record_mutations(name, args, kwargs, result.mutated)
         return result
 
+    def _record_mutations(self, name: str, args: tuple, kwargs: dict, indices: list[int]) -> None:
+        """Inputs the call changed in place (whether it returned or raised)."""
+        if indices:
+            names = course_module.argument_names(self.exercise.reference, args, kwargs)
+            self.mutations.extend(
+                course_module.Mutation(name, names[i] if i < len(names) else "?") for i in indices
+            )
+
     def expected_device(self, args: tuple, kwargs: dict) -> str:
-        if course_module._tensors((args, kwargs)) or _has_callable((args, kwargs)):
+        if tensors_in((args, kwargs)) or _has_callable((args, kwargs)):
             return self.grader.device_name  # tensors, and what callbacks return, live there
         device = kwargs.get("device")
-        return _canonical(device) if device is not None else "cpu"
+        return device_of(device) if device is not None else "cpu"
 
     def close(self) -> None:
         if self.worker is not None:
@@ -130,16 +136,6 @@ def _has_callable(tree: Any) -> bool:
     return callable(tree) and not isinstance(tree, (type, torch.dtype))
 
 
-def _canonical(device: Any) -> str:
-    text = str(device)
-    return "cuda:0" if text == "cuda" else text
-
-
-def _names(exercise: Exercise, args: tuple, kwargs: dict, indices: list[int]) -> list[str]:
-    names = course_module.argument_names(exercise.reference, args, kwargs)
-    return [names[i] if i < len(names) else "?" for i in indices]
-
-
 class Grader:
     """Grades submissions against a course on one device."""
 
@@ -154,7 +150,7 @@ class Grader:
     ) -> None:
         self.course = course
         self.device = device
-        self.device_name = "cuda:0" if device == "cuda" else device
+        self.device_name = device_of(device)
         course_module.set_run_device(self.device_name)
         # References run on tiny tensors; one thread is faster, and a forked grading
         # process must never enter an OpenMP pool inherited from its parent.
@@ -220,7 +216,8 @@ class Grader:
         return worker
 
     def collect_output(self, worker: Worker) -> None:
-        worker.output.join(timeout=0.5) if not worker.alive else None
+        if not worker.alive:
+            worker.output.join(timeout=0.5)
         text = worker.output.text()
         if text.strip() and text not in self.output:
             self.output.append(text)
@@ -389,7 +386,7 @@ class Grader:
 
     def _all_failed(self, exercise: Exercise, message: str) -> list[CheckResult]:
         checks = [CheckResult(c.name, c.points, 0.0, False, message, hidden=c.hidden) for c in exercise.checks]
-        checks.append(CheckResult("leaves its inputs unchanged", exercise.inputs_unchanged_points, 0.0, False, message))
+        checks.append(CheckResult(INPUTS_UNCHANGED, exercise.inputs_unchanged_points, 0.0, False, message))
         return checks
 
     def run_check(self, check: Check, student: Student, session: _Session) -> tuple[CheckResult, bool]:
@@ -444,7 +441,7 @@ class Grader:
         return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
 
     def _inputs_unchanged(self, exercise: Exercise, session: _Session) -> CheckResult:
-        name, points = "leaves its inputs unchanged", exercise.inputs_unchanged_points
+        name, points = INPUTS_UNCHANGED, exercise.inputs_unchanged_points
         if session.mutations:
             changed = sorted({m.argument for m in session.mutations})
             return CheckResult(

@@ -310,7 +310,7 @@ class Worker:
         function = self.references(name)
         args, kwargs = self._decode_args(header, blobs)
         needs_grad = header.get("needs_grad") or []
-        inputs = _tensors_in((args, kwargs))
+        inputs = tensors_in((args, kwargs))
         tracked = []
         for tensor, wanted in zip(inputs, needs_grad):
             if wanted and tensor.is_floating_point():
@@ -321,7 +321,7 @@ class Worker:
         handle = None
         if tracked:
             handle = len(self._handles)
-            self._handles[handle] = (inputs, _tensors_in(result))
+            self._handles[handle] = (inputs, tensors_in(result))
         value, out_blobs = protocol.encode_value(result)
         return {"op": "reference_result", "value": value, "handle": handle}, out_blobs
 
@@ -383,7 +383,8 @@ class Worker:
         self.output.join(timeout=2)
 
 
-def _tensors_in(tree: Any) -> list[torch.Tensor]:
+def tensors_in(tree: Any) -> list[torch.Tensor]:
+    """Every tensor in a tree of lists, tuples and dicts, in wire order."""
     found: list[torch.Tensor] = []
 
     def walk(node: Any) -> None:

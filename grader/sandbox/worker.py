@@ -180,27 +180,28 @@ class Worker:
         """A stand-in for a prerequisite: computed by the grading process, differentiable."""
         worker = self
 
+        def ask(args, kwargs, needs_grad: list[bool]):
+            """The grading process's answer: (decoded value, handle for the backward pass)."""
+            value, blobs = protocol.encode_value((list(args), kwargs), on_callable=worker._callback_token)
+            reply, reply_blobs = worker.rpc(
+                {"op": "reference", "function": name, "value": value, "needs_grad": needs_grad}, blobs
+            )
+            if reply["op"] == "reference_error":
+                raise _rebuild_error(reply["error"])
+            return worker.decode(reply["value"], reply_blobs), reply.get("handle")
+
         class RemoteReference(torch.autograd.Function):
             @staticmethod
             def forward(ctx, structure, meta, *tensors):
-                args, kwargs = _unflatten(structure, tensors)
-                value, blobs = protocol.encode_value((list(args), kwargs), on_callable=worker._callback_token)
-                needs_grad = meta["needs_grad"]
-                reply, reply_blobs = worker.rpc(
-                    {"op": "reference", "function": name, "value": value, "needs_grad": needs_grad}, blobs
-                )
-                if reply["op"] == "reference_error":
-                    raise _rebuild_error(reply["error"])
-                ctx.handle = reply.get("handle")
-                ctx.devices = [t.device for t in tensors]
-                out = worker.decode(reply["value"], reply_blobs)
+                out, ctx.handle = ask(*_unflatten(structure, tensors), meta["needs_grad"])
+                ctx.inputs = len(tensors)
                 meta["tuple"] = isinstance(out, tuple)
                 return out if meta["tuple"] else (out,)
 
             @staticmethod
             def backward(ctx, *grad_outputs):
                 if ctx.handle is None:
-                    return (None,) * (len(ctx.devices) + 2)
+                    return (None,) * (ctx.inputs + 2)
                 value, blobs = protocol.encode_value(list(grad_outputs))
                 reply, reply_blobs = worker.rpc(
                     {"op": "reference_backward", "handle": ctx.handle, "value": value}, blobs
@@ -211,13 +212,7 @@ class Worker:
         def reference(*args, **kwargs):
             structure, tensors = _flatten((list(args), kwargs))
             if not tensors:
-                value, blobs = protocol.encode_value((list(args), kwargs), on_callable=worker._callback_token)
-                reply, reply_blobs = worker.rpc(
-                    {"op": "reference", "function": name, "value": value, "needs_grad": []}, blobs
-                )
-                if reply["op"] == "reference_error":
-                    raise _rebuild_error(reply["error"])
-                return worker.decode(reply["value"], reply_blobs)
+                return ask(args, kwargs, [])[0]
             meta: dict = {"needs_grad": [t.requires_grad for t in tensors]}
             out = RemoteReference.apply(structure, meta, *tensors)
             return out if meta["tuple"] else out[0]
