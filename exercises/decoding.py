@@ -1,7 +1,7 @@
 """Decoding: turning next-token probabilities into a whole output sequence.
 
-A decoder only predicts the next token of a prefix that starts with <bos>; generation
-appends tokens one at a time until <eos>. Greedy decoding always takes the most likely
+A decoder only predicts the next token of a prefix that starts with ``<bos>``; generation
+appends tokens one at a time until ``<eos>``. Greedy decoding always takes the most likely
 token; beam search keeps the ``k`` best partial sentences, so a less likely first word
 can still win when it leads to a better sentence overall.
 
@@ -9,6 +9,47 @@ can still win when it leads to a better sentence overall.
 ``[n, V]`` next-token log-probabilities (possibly on another device). A hypothesis is a
 list of token ids starting with ``bos_id``; its score is the sum of the log-probabilities
 of its tokens after ``bos_id``.
+
+## A toy model
+
+Three tokens besides `<bos>`: `A`, `B` and `<eos>`. The model's next-token
+probabilities (the step function returns their logarithms):
+
+| prefix        | P(A) | P(B) | P(`<eos>`) |
+|---------------|------|------|----------|
+| `<bos>`       | 0.5  | 0.4  | 0.1      |
+| `<bos> A`     | 0.3  | 0.3  | 0.4      |
+| `<bos> B`     | 0.05 | 0.05 | 0.9      |
+
+**Greedy** takes `A` (0.5), then `<eos>` (0.4): `<bos> A <eos>` with probability 0.2,
+score `log 0.5 + log 0.4 = -1.61`.
+
+**Beam search** with `k = 2`, scores being sums of log-probabilities:
+
+| step | extends       | candidate         | score  | kept (best 2 of all candidates)  |
+|------|---------------|-------------------|--------|----------------------------------|
+| 1    | `<bos>`       | `<bos> A`         | -0.69  | ✓ alive                          |
+| 1    | `<bos>`       | `<bos> B`         | -0.92  | ✓ alive                          |
+| 1    | `<bos>`       | `<bos> <eos>`     | -2.30  | ·                                |
+| 2    | `<bos> A`     | `<bos> A A`       | -1.90  | ·                                |
+| 2    | `<bos> A`     | `<bos> A B`       | -1.90  | ·                                |
+| 2    | `<bos> A`     | `<bos> A <eos>`   | -1.61  | ✓ finished                       |
+| 2    | `<bos> B`     | `<bos> B A`       | -3.91  | ·                                |
+| 2    | `<bos> B`     | `<bos> B B`       | -3.91  | ·                                |
+| 2    | `<bos> B`     | `<bos> B <eos>`   | -1.02  | ✓ finished                       |
+
+No hypothesis is alive after step 2, so the search stops and returns
+`[(<bos> B <eos>, -1.02), (<bos> A <eos>, -1.61)]`: the less likely first word `B`
+wins, which greedy decoding could never find. Step 1 starts from ONE hypothesis, and
+step 2 picks the best 2 of all 6 candidates, not the best per hypothesis.
+
+## Ranking with a length penalty
+
+Summed log-probabilities favour short outputs (every token adds a negative number).
+The final ranking therefore divides by a power of the length:
+`score / generated_len ** length_penalty`, where `generated_len` counts the tokens
+after `<bos>` (the `<eos>` included); `length_penalty = 0` ranks by the raw score.
+The returned scores stay the raw sums.
 """
 
 from __future__ import annotations

@@ -4,6 +4,40 @@ The first layer of every transformer maps each token id to a vector. A one-hot v
 as long as the vocabulary and keeps all words equally far apart; a learned embedding is a
 row of a ``[V, D]`` matrix, and training places related words near each other, so that
 E(king) - E(man) + E(woman) ends up close to E(queen).
+
+## Shapes
+
+| function           | input                                  | output            |
+|--------------------|----------------------------------------|-------------------|
+| `one_hot`          | ids of any shape `S`, `num_classes = C` | `S + (C,)`       |
+| `embedding_lookup` | ids of any shape `S`, `weight` `[V, D]` | `S + (D,)`       |
+
+## A picture
+
+With the vocabulary `a=0, cat=1, is=2, lovely=3, your=4` (`V = 5`), the sentence
+"your cat is a lovely cat" is the ids `[4, 1, 2, 0, 3, 1]`, and its one-hot
+encoding is a `[6, 5]` matrix with one 1 per row:
+
+| token  | id | a | cat | is | lovely | your |
+|--------|----|---|-----|----|--------|------|
+| your   | 4  | 0 | 0   | 0  | 0      | 1    |
+| cat    | 1  | 0 | 1   | 0  | 0      | 0    |
+| is     | 2  | 0 | 0   | 1  | 0      | 0    |
+| a      | 0  | 1 | 0   | 0  | 0      | 0    |
+| lovely | 3  | 0 | 0   | 0  | 1      | 0    |
+| cat    | 1  | 0 | 1   | 0  | 0      | 0    |
+
+## Formula
+
+```
+one_hot(ids, V)[s, c] = 1 if ids[s] == c else 0
+embedding_lookup(ids, W)[s] = W[ids[s]] = (one_hot(ids, V) @ W)[s]
+```
+
+Multiplying a one-hot row by `W` picks one row of `W`, so an embedding layer is a
+bias-free linear layer applied to one-hot vectors, only without the wasted zeros. Both
+occurrences of "cat" read row 1 of `W`, and in training that row receives the sum of
+their two gradients.
 """
 
 from __future__ import annotations

@@ -5,6 +5,45 @@ attend"**. Masked scores become -inf before the softmax, so they get exactly zer
 weight. A decoder uses a causal mask so that while it predicts the word after "your cat
 is", it cannot peek at "a lovely cat". Padding masks hide the filler tokens that make
 sentences of different lengths fit into one batch.
+
+## The causal mask
+
+`causal_mask(4)`: query `i` (a row) may attend key `j` (a column) iff `j <= i`
+(✓ = True, · = False):
+
+| query ↓ key → | 0 | 1 | 2 | 3 |
+|-------------|---|---|---|---|
+| 0 (your)    | ✓ | · | · | · |
+| 1 (cat)     | ✓ | ✓ | · | · |
+| 2 (is)      | ✓ | ✓ | ✓ | · |
+| 3 (a)       | ✓ | ✓ | ✓ | ✓ |
+
+With a cache of earlier keys there are more keys than queries, and the queries are
+the *last* `q_len` positions. `causal_mask(2, 4)`: query `i` may attend key `j` iff
+`j <= i + (k_len - q_len)`, so the triangle sits at the bottom right:
+
+| query ↓ key → | 0 | 1 | 2 | 3 |
+|-------------|---|---|---|---|
+| 0 (at 2)    | ✓ | ✓ | ✓ | · |
+| 1 (at 3)    | ✓ | ✓ | ✓ | ✓ |
+
+## The padding mask
+
+A batch of sentences of lengths 2 and 3, padded to 4 tokens: `padding_mask([2, 3], 4)`
+
+| sequence ↓ position → | 0 | 1 | 2 | 3 |
+|---------------------|---|---|---|---|
+| "your cat" + pad    | ✓ | ✓ | · | · |
+| "a lovely cat" + pad| ✓ | ✓ | ✓ | · |
+
+## Shapes and combining
+
+| mask    | shape          | reshape for attention scores `[B, h, Lq, Lk]` |
+|---------|----------------|-----------------------------------------------|
+| causal  | `[Lq, Lk]`     | broadcasts as is                              |
+| padding | `[B, Lk]`      | `[B, 1, 1, Lk]`: the same keys hidden for every head and query |
+
+Two masks combine with `&` (a key is visible only if both allow it).
 """
 
 from __future__ import annotations

@@ -5,6 +5,39 @@ same set of outputs, only permuted. The original transformer therefore adds a fi
 vector ``PE[p]`` to the embedding of the token at position ``p``. Each pair of columns
 is a sine/cosine clock of its own frequency, so nearby positions get similar vectors,
 and shifting by ``k`` positions is the same rotation for every ``p``.
+
+## Formula
+
+For position `p` and column `j` of a `[seq_len, d_model]` table:
+
+```
+w_j      = base ** (-(j - j % 2) / d_model)     (base = 10000 in the paper)
+PE[p, j] = sin(p * w_j)   if j is even
+PE[p, j] = cos(p * w_j)   if j is odd
+```
+
+## The column layout
+
+Columns come in (sin, cos) pairs that share one frequency, *interleaved*:
+
+| column `j`  | 0           | 1           | 2           | 3           | 4           | 5           |
+|-------------|-------------|-------------|-------------|-------------|-------------|-------------|
+| value       | `sin(p w_0)` | `cos(p w_0)` | `sin(p w_2)` | `cos(p w_2)` | `sin(p w_4)` | `cos(p w_4)` |
+| frequency   | 1           | 1           | 10000^(-2/6) | 10000^(-2/6) | 10000^(-4/6) | 10000^(-4/6) |
+
+(many libraries use the other layout, all sines then all cosines: not this one). The
+table for `seq_len = 4`, `d_model = 6`, rounded:
+
+| `p` | j=0    | j=1    | j=2   | j=3   | j=4   | j=5   |
+|-----|--------|--------|-------|-------|-------|-------|
+| 0   | 0.000  | 1.000  | 0.000 | 1.000 | 0.000 | 1.000 |
+| 1   | 0.841  | 0.540  | 0.046 | 0.999 | 0.002 | 1.000 |
+| 2   | 0.909  | -0.416 | 0.093 | 0.996 | 0.004 | 1.000 |
+| 3   | 0.141  | -0.990 | 0.139 | 0.990 | 0.006 | 1.000 |
+
+Position 0 is always `[0, 1, 0, 1, ...]`; the first columns change quickly with `p`,
+the last ones barely move. With an odd `d_model` the last column is a sine without its
+cosine partner.
 """
 
 from __future__ import annotations

@@ -5,6 +5,55 @@ everything seen so far and a cell updates it from ``(x_t, h_{t-1})``. Gates (LST
 ease the vanishing gradients of the plain RNN; attention later removed the recurrence.
 Layouts are those of ``torch.nn.RNNCell``/``LSTMCell``/``GRUCell``: ``x`` ``[B, I]``,
 states ``[B, H]``, weights ``[out, in]`` applied as ``x @ W.T + b``.
+
+## One cell, unrolled over time
+
+You write the cell; a loop over the time steps (not part of the exercises) makes it a
+recurrent network. The same weights are used at every step:
+
+```
+          x_1          x_2          x_3
+           |            |            |
+  h_0 --> [cell] -h_1-> [cell] -h_2-> [cell] --> h_3
+```
+
+## Shapes
+
+| argument                 | RNN       | LSTM       | GRU        |
+|--------------------------|-----------|------------|------------|
+| `x`                      | `[B, I]`  | `[B, I]`   | `[B, I]`   |
+| state                    | `h` `[B, H]` | `(h, c)`, each `[B, H]` | `h` `[B, H]` |
+| `weight_ih`              | `[H, I]`  | `[4H, I]`  | `[3H, I]`  |
+| `weight_hh`              | `[H, H]`  | `[4H, H]`  | `[3H, H]`  |
+| `bias_ih`, `bias_hh`     | `[H]`     | `[4H]`     | `[3H]`     |
+| gate rows, in order      | -         | `i, f, g, o` | `r, z, n` |
+
+Row block `[0:H]` of `weight_ih` belongs to the first gate, `[H:2H]` to the second,
+and so on (the same blocks in `weight_hh` and the biases).
+
+## The equations
+
+`σ` is the sigmoid, `*` is element-wise, and `W_ii x` is short for `x @ W_ii.T` with
+`W_ii` the input gate's block of `weight_ih`.
+
+```
+RNN:   h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+
+LSTM:  i  = σ(W_ii x + b_ii + W_hi h + b_hi)     input gate: how much to write
+       f  = σ(W_if x + b_if + W_hf h + b_hf)     forget gate: how much to keep
+       g  = tanh(W_ig x + b_ig + W_hg h + b_hg)  candidate memory
+       o  = σ(W_io x + b_io + W_ho h + b_ho)     output gate: how much to show
+       c' = f * c + i * g
+       h' = o * tanh(c')
+
+GRU:   r  = σ(W_ir x + b_ir + W_hr h + b_hr)     reset gate
+       z  = σ(W_iz x + b_iz + W_hz h + b_hz)     update gate
+       n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+       h' = (1 - z) * n + z * h
+```
+
+Sanity checks you can run yourself: with all weights and biases zero, the RNN gives
+`h' = 0`, the GRU gives `h' = h / 2`, and the LSTM gives `c' = c / 2`.
 """
 
 from __future__ import annotations

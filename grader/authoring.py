@@ -34,6 +34,7 @@ __all__ = [
     "EXERCISES_INIT",
     "generate_exercises",
     "render_exercises",
+    "solution_lines",
     "strip_solutions",
     "stub_lines",
 ]
@@ -136,6 +137,22 @@ def strip_solutions(source: str, module: str) -> str:
             f"{module}: '# BEGIN SOLUTION' at line {begin_line + 1} has no '# END SOLUTION'"
         )
     return "".join(out)
+
+
+def solution_lines(source: str) -> list[str]:
+    """The code lines inside solution regions (stripped), what a hand-out must never contain."""
+    found: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        if _BEGIN.match(line):
+            inside = True
+        elif _END.match(line):
+            inside = False
+        elif inside:
+            found.append(line.strip())
+        elif _ONE_LINE.match(line):
+            found.append(re.sub(r"#\s*SOLUTION\s*$", "", line).strip())
+    return [line for line in found if line and not line.startswith("#")]
 
 
 def render_exercises(solutions_dir: Path) -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""The ``grader`` command line: list, check, grade."""
+"""The ``grader`` command line: list, check, grade, batch, release, selftest, gradescope."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
 
@@ -28,30 +30,46 @@ def _require_device(device: str) -> None:
             raise GraderError(f"--device cuda: CUDA is not available here (torch {torch.__version__}); use --device cpu")
 
 
-def _grade(path: Path, device: str, exercises: tuple[str, ...]):
-    """Start the sandbox first (it imports torch meanwhile), then load the course and grade."""
+@contextlib.contextmanager
+def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = False,
+             error: Callable[[str], click.ClickException] = GraderError) -> Iterator[tuple]:
+    """``(course, chosen exercises or None, grader)``: the sandbox starts first (it imports
+    torch meanwhile), then the course loads. In a student hand-out, its recordings load too."""
+    import shutil
+
     from .sandbox.zygote import Zygote, make_workdir
 
     workdir = make_workdir()
     zygote = Zygote(workdir)
     try:
         from .course import load_course
+        from .release import installed_handout
         from .runner import Grader
-        from .submission import SubmissionError
 
         course = load_course()
         try:
             chosen = course.select(exercises) if exercises else None
         except KeyError as unknown:
-            raise GraderError(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
+            raise error(f"unknown exercise {unknown.args[0]}; `grader list` shows them") from None
         processes = min(2, os.cpu_count() or 1)
-        with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes) as grader:
-            try:
-                return grader.grade(path, chosen)
-            except SubmissionError as error:
-                raise GraderError(str(error)) from None
+        local = installed_handout() if handout else None
+        with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes,
+                    handout=local) as grader:
+            yield course, chosen, grader
     finally:
         zygote.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _grade(path: Path, device: str, exercises: tuple[str, ...]):
+    """Grade one submission (as a hand-out does, when this is one)."""
+    from .submission import SubmissionError
+
+    with _grading(exercises, device, handout=True) as (_, chosen, grader):
+        try:
+            return grader.grade(path, chosen)
+        except SubmissionError as error:
+            raise GraderError(str(error)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,6 +199,80 @@ def gradescope_zip(target: Path) -> None:
         raise GraderError(f"{target.parent}: no such folder")
     names = build(target, root)
     click.echo(f"{target}: {len(names)} files (upload it as the autograder of a programming assignment)", err=True)
+
+
+@cli.command("release")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
+def release(out: Path, force: bool) -> None:
+    """Build the student hand-out in OUT: stubs, notebooks, grader and public checks, no solutions."""
+    from .release import ReleaseError, build_handout
+
+    try:
+        import solutions
+    except ImportError:
+        raise GraderError("the reference solutions are not importable here (is this already a hand-out?)") from None
+    if out.exists() and not out.is_dir():
+        raise GraderError(f"{out}: exists and is not a folder")
+    try:
+        summary = build_handout(out, Path(solutions.__path__[0]), force=force)
+    except ReleaseError as error:
+        raise GraderError(str(error)) from None
+    click.echo(
+        f"{out}: {summary.exercises} exercises, {summary.public_checks} public checks on {summary.examples} recorded "
+        f"inputs ({summary.reference_results} reference results), {summary.hidden_checks} hidden checks kept back, "
+        f"{len(summary.notebooks)} notebooks. Students: `pip install {out}` then `grader check`.",
+        err=True,
+    )
+
+
+@cli.command("selftest")
+@click.option("--mistakes", "mistakes", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="The catalogue of known mistakes: modules defining MUTANTS.  [default: tests/buggy]")
+@click.option("-e", "--exercise", "exercises", multiple=True, metavar="NAME",
+              help="Only this exercise (module, function or module.function); repeatable.")
+def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
+    """Check the course: the reference scores 100%, the stubs 0, every known mistake is
+    caught on its own exercise only, and the drawn inputs reach every declared edge.
+
+    Exit status 0 when all of it holds, 1 otherwise (2 when it could not run).
+    """
+    from .mistakes import MistakeError, load_mistakes
+
+    def failure(message: str) -> GraderError:
+        error = GraderError(message)
+        error.exit_code = 2  # 1 means: the course has a problem
+        return error
+
+    try:
+        import exercises as stubs_package
+        import solutions
+    except ImportError:
+        raise failure("the reference solutions and the stubs are not importable here "
+                      "(run this in the course's project, not in a hand-out)") from None
+    solutions_dir = Path(solutions.__path__[0])
+    exercises_dir = Path(stubs_package.__path__[0])
+    if mistakes is None:
+        mistakes = Path("tests") / "buggy"
+        if not mistakes.is_dir() and (solutions_dir.parent / mistakes).is_dir():
+            mistakes = solutions_dir.parent / mistakes
+        if not mistakes.is_dir():
+            raise failure("no catalogue of known mistakes at tests/buggy; give its folder with --mistakes DIR")
+    elif not mistakes.is_dir():
+        raise failure(f"--mistakes {mistakes}: no such folder")
+
+    try:
+        mutants = load_mistakes(mistakes)
+    except MistakeError as error:
+        raise failure(str(error)) from None
+
+    from .selftest import run_selftest
+
+    with _grading(exercises, error=failure) as (course, chosen, grader):
+        result = run_selftest(course, grader, solutions_dir, exercises_dir, mutants, chosen,
+                              echo=click.echo, mistakes_label=str(mistakes))
+    if not result.ok:
+        sys.exit(1)  # not click's Exit: main() runs click with standalone_mode=False, which returns it
 
 
 def main() -> None:

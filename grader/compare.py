@@ -224,34 +224,42 @@ def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any
     reference does the same with the same cotangent in float64.
     """
     from .course import argument_names
+    from .recording import reference_call
     from .sandbox.client import tensors_in
 
     outputs, grads, cotangents = student.gradients(*args, **kwargs)
     names = argument_names(student.reference, args, kwargs)
-    leaves, ref_args, ref_kwargs = _float64_leaves(args, kwargs)
-    ref_out = student.reference(*ref_args, **ref_kwargs)
-    ref_outputs = tensors_in(ref_out)
+    args64, kwargs64 = in_float64(*args, **kwargs)
+    ref_outputs = tensors_in(reference_call(student.name, student.reference, *args64, **kwargs64))
     got_outputs = tensors_in(outputs)
     if len(got_outputs) != len(ref_outputs) or len(cotangents) != len(got_outputs):
         raise CheckFailed(f"returned {len(got_outputs)} tensors, expected {len(ref_outputs)}")
-    pairs = []
-    for ref, got, cot in zip(ref_outputs, got_outputs, cotangents):
+    for ref, got in zip(ref_outputs, got_outputs):
         expect_shape(got, ref.shape)
-        if ref.requires_grad:
-            pairs.append((ref, cot.to(torch.float64)))
-    wanted = [leaf for leaf in leaves if leaf is not None]
-    from .sandbox.vjp import vjp
+    reference = student.reference
 
-    ref_grads = vjp([r for r, _ in pairs], wanted, [c for _, c in pairs])
-    ref_iter = iter(ref_grads)
-    for index, leaf in enumerate(leaves):
-        if leaf is None:
+    def reference_vjp(args: tuple, kwargs: dict, cotangents: list) -> list:
+        """The reference's float64 input gradients for these output cotangents."""
+        leaves, ref_args, ref_kwargs = _float64_leaves(args, kwargs)
+        pairs = [
+            (ref, cot.to(torch.float64))
+            for ref, cot in zip(tensors_in(reference(*ref_args, **ref_kwargs)), cotangents)
+            if ref.requires_grad
+        ]
+        from .sandbox.vjp import vjp
+
+        wanted = [leaf for leaf in leaves if leaf is not None]
+        found = iter(vjp([r for r, _ in pairs], wanted, [c for _, c in pairs]))
+        return [
+            None if leaf is None else _zeros_if_none(next(found), leaf) for leaf in leaves
+        ]
+
+    expected_grads = reference_call(f"{student.name} (gradients)", reference_vjp, args, kwargs, list(cotangents))
+    for index, expected in enumerate(expected_grads):
+        if expected is None:
             continue
-        expected = next(ref_iter)
         got = grads[index] if index < len(grads) else None
         name = names[index] if index < len(names) else f"input {index}"
-        if expected is None:
-            expected = torch.zeros_like(leaf)
         if got is None:
             if bool((expected == 0).all()):
                 continue
@@ -261,6 +269,10 @@ def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any
                 "(no .detach(), no in-place writes into a tensor made with torch.zeros)",
             )
         expect_close(got, expected, what=f"the gradient with respect to `{name}`", scale=scale)
+
+
+def _zeros_if_none(gradient: Any, leaf: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(leaf).detach() if gradient is None else gradient.detach()
 
 
 def _float64_leaves(args: tuple, kwargs: dict) -> tuple[list, tuple, dict]:

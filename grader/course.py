@@ -41,6 +41,8 @@ class Check:
     examples: int
     hint: str = ""
     hidden: bool = False
+    # edge cases the drawn inputs must reach: description -> predicate over drawn values
+    edges: dict[str, Callable[..., bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,21 +75,62 @@ class Exercise:
         examples: int = 20,
         hint: str = "",
         hidden: bool = False,
+        edges: dict[str, Callable[..., bool]] | None = None,
         **strategies: SearchStrategy,
     ) -> Callable[[Callable[..., None]], Callable[..., None]]:
         """Register ``function(student, **drawn)`` as a check worth ``points``.
 
         ``examples`` bounds the hypothesis examples (a check with no strategies runs
-        once); ``hint`` tells the student what to look at when it fails.
+        once); ``hint`` tells the student what to look at when it fails; ``hidden``
+        keeps the check out of the students' hand-out. ``edges`` names the edge cases
+        the drawn inputs must reach, each a predicate over some of the drawn values
+        (by parameter name), e.g. ``{"a length-1 sequence": lambda case: case.x.shape[0] == 1}``;
+        ``grader selftest`` reports every edge that none of the examples reaches.
         """
+        edges = dict(edges or {})
+        for description, predicate in edges.items():
+            _validate_edge(self.name, name, description, predicate, strategies)
 
         def register(function: Callable[..., None]) -> Callable[..., None]:
             if any(c.name == name for c in self.checks):
                 raise ValueError(f"{self.name} already has a check named {name!r}")
-            self.checks.append(Check(name, float(points), function, strategies, examples, hint, hidden))
+            self.checks.append(Check(name, float(points), function, strategies, examples, hint, hidden, edges))
             return function
 
         return register
+
+
+def _edge_parameters(predicate: Callable[..., bool]) -> list[str] | None:
+    """The drawn values an edge predicate takes by name; None if it takes them all (``**values``)."""
+    parameters = inspect.signature(predicate).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _validate_edge(exercise: str, check: str, description: str, predicate: Any, strategies: dict) -> None:
+    where = f"{exercise}: check {check!r}: edge {description!r}"
+    if not callable(predicate):
+        raise ValueError(f"{where} is a {type(predicate).__name__}, not a predicate over the drawn values")
+    if not strategies:
+        raise ValueError(f"{where}: the check draws nothing, so there is no example to reach an edge")
+    try:
+        names = _edge_parameters(predicate)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: it is called with every drawn value
+    unknown = [n for n in names or [] if n not in strategies]
+    if unknown:
+        raise ValueError(f"{where} takes {', '.join(unknown)}, but the check draws only {', '.join(strategies)}")
+
+
+def edge_reached(predicate: Callable[..., bool], values: dict[str, Any]) -> bool:
+    """Whether one example (the drawn ``values``) reaches an edge: ``predicate`` on the values it names."""
+    try:
+        names = _edge_parameters(predicate)
+    except (TypeError, ValueError):
+        names = None
+    chosen = values if names is None else {n: values[n] for n in names}
+    return bool(predicate(**chosen))
 
 
 class Course:

@@ -17,6 +17,7 @@ class CheckResult:
     input: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     hidden: bool = False
+    not_run: bool = False  # a hidden check in a student's hand-out: counted, never run locally
 
     @property
     def informational(self) -> bool:
@@ -28,6 +29,7 @@ class CheckResult:
             name=data["name"], max_score=data["max_score"], score=data["score"], passed=data["passed"],
             message=data.get("message", ""), hint=data.get("hint", ""), input=data.get("input", ""),
             details=data.get("details", {}), hidden=data.get("hidden", False),
+            not_run=data.get("not_run", False),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +48,8 @@ class CheckResult:
             data["details"] = self.details
         if self.hidden:
             data["hidden"] = True
+        if self.not_run:
+            data["not_run"] = True
         return data
 
 

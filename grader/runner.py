@@ -8,6 +8,7 @@ worker sent back.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -16,21 +17,24 @@ import shutil
 import signal
 import tempfile
 import platform
+import re
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import hypothesis
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import HypothesisException
 
 from . import __version__, course as course_module
 from .compare import CheckFailed, device_of
 from .course import Check, Course, Exercise, Student
 from .describe import describe
+from .examples import BOOK, ExampleBook, fresh_copy, hypothesis_test
+from .recording import NotRecorded
 from .results import CheckResult, ExerciseResult, Report
 from .sandbox.client import (
     FunctionMissing,
@@ -50,16 +54,23 @@ from .submission import Submission, load_submission
 MAX_CRASHES_PER_EXERCISE = 3
 INPUTS_UNCHANGED = "leaves its inputs unchanged"
 CHILD_GRACE_SECONDS = 600.0
-HYPOTHESIS_SETTINGS = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=False,
-    report_multiple_bugs=False,
-    suppress_health_check=list(HealthCheck),
-    phases=(Phase.explicit, Phase.generate, Phase.shrink),
-    verbosity=hypothesis.Verbosity.quiet,
-)
+
+
+@dataclass
+class Handout:
+    """Grading in a student's hand-out: recorded examples and reference outputs only.
+
+    No hypothesis search (a failing recorded example is reported as it is), no
+    reference to substitute for prerequisites (the student's own are used), and the
+    instructor's ``hidden`` checks (``exercise -> [(check, points)]``) are listed as
+    not run.
+    """
+
+    hidden: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+
+
+class ExamplesNotRecorded(Exception):
+    """The hand-out has no recorded examples for a check."""
 
 
 class InfrastructureError(BaseException):
@@ -83,6 +94,7 @@ class _Session:
         self.calls = 0
         self.crashes = 0
         self.timed_out = ""
+        self.stub_message = ""
 
     def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
         if self.worker is None or not self.worker.alive:
@@ -96,7 +108,7 @@ class _Session:
         except StudentRaised as raised:
             self._record_mutations(name, args, kwargs, getattr(raised, "mutated", []))
             if raised.is_a(NotImplementedError) and raised.raised_in_submission:
-                raise StubNotImplemented(raised.summary()) from None
+                raise StubNotImplemented(self._stub_message(raised)) from None
             raise
         except WorkerFailure as failure:
             self.crashes += 1
@@ -106,6 +118,14 @@ class _Session:
         self.completed_calls += 1
         self._record_mutations(name, args, kwargs, result.mutated)
         return result
+
+    def _stub_message(self, raised: StudentRaised) -> str:
+        """Whose stub it is: this function's, or one it calls (a hand-out uses the student's own)."""
+        for used in self.exercise.uses:
+            if f"{used} is not implemented yet" in raised.summary():
+                self.stub_message = f"it calls your {used}, which still raises NotImplementedError: implement {used} first"
+                return self.stub_message
+        return raised.summary()
 
     def _record_mutations(self, name: str, args: tuple, kwargs: dict, indices: list[int]) -> None:
         """Inputs the call changed in place (whether it returned or raised)."""
@@ -147,8 +167,14 @@ class Grader:
         zygote: Zygote | None = None,
         workdir: Path | None = None,
         processes: int = 1,
+        replay: bool = True,
+        examples: ExampleBook | None = None,
+        handout: Handout | None = None,
     ) -> None:
         self.course = course
+        self.replay = replay
+        self.handout = handout
+        self.examples = examples if examples is not None else BOOK
         self.device = device
         self.device_name = device_of(device)
         course_module.set_run_device(self.device_name)
@@ -177,10 +203,13 @@ class Grader:
         return self._deny
 
     def _find_deny_paths(self) -> list[str]:
-        import solutions
-
-        roots = {Path(p).resolve() for p in solutions.__path__}
-        roots.add(Path(__file__).resolve().parent)
+        roots = {Path(__file__).resolve().parent}
+        try:
+            import solutions
+        except ImportError:  # a student hand-out: no reference to hide
+            pass
+        else:
+            roots |= {Path(p).resolve() for p in solutions.__path__}
         local = Path.cwd() / "solutions"
         if local.is_dir():
             roots.add(local.resolve())
@@ -210,6 +239,7 @@ class Grader:
             deny_paths=self.deny_paths(),
             readable_paths=self._readable,
             memory_bytes=self.limits.memory_bytes,
+            load_seconds=self.limits.load_seconds,
         )
         worker = Worker(self.zygote, config, self.limits, self.course.reference)
         self.sandbox_facts = worker.sandbox_facts or self.sandbox_facts
@@ -273,7 +303,7 @@ class Grader:
         notes = list(self.submission.notes)
         for module_info in probe.values():
             for cell_error in module_info.get("cell_errors", [])[:10]:
-                note = f"cell {cell_error['cell']} raised {_error_text(cell_error['error'])}"
+                note = self._cell_note(cell_error, set(module_info.get("functions", [])))
                 if note not in notes:
                     notes.append(note)
         results = self._grade_exercises(exercises, probe)
@@ -288,6 +318,19 @@ class Grader:
             output="\n".join(self.output)[: self.limits.output_bytes],
             facts=self.facts(time.perf_counter() - started),
         )
+
+    def _cell_note(self, cell_error: dict, defined: set[str]) -> str:
+        """A notebook cell's failure, explained; importing an exercise defined elsewhere is fine."""
+        error = cell_error.get("error") if isinstance(cell_error.get("error"), dict) else {}
+        imported = re.match(r"cannot import name '(\w+)' from 'exercises\.", str(error.get("message", "")))
+        functions = {e.function: e.name for e in self.course.exercises}
+        if error.get("type") == "ImportError" and imported and imported.group(1) in functions.keys() - defined:
+            name = functions[imported.group(1)]
+            return (
+                f"cell {cell_error['cell']} imports {imported.group(1)} from the exercises package; this notebook "
+                f"does not define it, so a correct {name} stands in wherever your functions call it"
+            )
+        return f"cell {cell_error['cell']} raised {_error_text(error or cell_error.get('error'))}"
 
     def _grade_exercises(self, exercises: list[Exercise], probe: dict) -> dict[str, ExerciseResult]:
         """Grade each exercise; with ``processes=2``, half of them in a forked grading process.
@@ -307,8 +350,13 @@ class Grader:
                 torch.set_num_threads(1)
                 self.zygote.use_channel(1)
                 self.output = []
+                known = set(self.examples.keys())
                 graded = [self.grade_exercise(e, probe).to_json() for e in theirs]
-                payload = {"results": graded, "output": self.output, "sandbox": self.sandbox_facts}
+                recorded = self.examples.dumps(lambda key: key not in known)
+                payload = {
+                    "results": graded, "output": self.output, "sandbox": self.sandbox_facts,
+                    "examples": base64.b64encode(recorded).decode(),
+                }
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(json.dumps(payload).encode())
                 status = 0
@@ -324,6 +372,7 @@ class Grader:
             payload = json.loads(data)
             results.update((r["name"], ExerciseResult.from_json(r)) for r in payload["results"])
             self.output.extend(t for t in payload["output"] if t not in self.output)
+            self.examples.loads(base64.b64decode(payload["examples"]))  # what the child drew, kept for next time
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             results.update((e.name, self.grade_exercise(e, probe)) for e in theirs)  # the child failed
         return {e.name: results[e.name] for e in exercises}
@@ -345,23 +394,25 @@ class Grader:
         unavailable = self._unavailable(exercise, probe)
         if unavailable:
             status, message = unavailable
-            return ExerciseResult(exercise.name, self._all_failed(exercise, message), status=status, note=message)
-        session = _Session(self, exercise, list(exercise.uses))
+            checks = self._all_failed(exercise, message) + self._not_run(exercise)
+            return ExerciseResult(exercise.name, checks, status=status, note=message)
+        session = _Session(self, exercise, self._substitutes(exercise, probe))
         student = Student(session, exercise.name, exercise.reference)
         results: list[CheckResult] = []
         not_implemented = 0
         try:
             for check in exercise.checks:
-                result, stub = self.run_check(check, student, session)
+                result, stub = self.run_check(exercise, check, student, session)
                 not_implemented += stub
                 results.append(result)
             results.append(self._inputs_unchanged(exercise, session))
         finally:
             session.close()
+        results.extend(self._not_run(exercise))
         status = "graded"
         note = ""
         if not_implemented == len(exercise.checks):
-            status, note = "not implemented", "still raises NotImplementedError"
+            status, note = "not implemented", session.stub_message or "still raises NotImplementedError"
         elif session.timed_out:
             status, note = "timed out", session.timed_out
         elif session.crashes:
@@ -370,6 +421,26 @@ class Grader:
             exercise.name, results, status=status, note=note,
             seconds=time.perf_counter() - started, calls=session.calls,
         )
+
+    def _substitutes(self, exercise: Exercise, probe: dict) -> list[str]:
+        """The prerequisites replaced by the reference while ``exercise`` is graded.
+
+        Officially all of them, so a mistake is charged once. A hand-out has only
+        recorded reference results, so it keeps the student's own and stands in only
+        for those the submission does not define (e.g. a notebook of one concept).
+        """
+        if not self.handout:
+            return list(exercise.uses)
+        return [u for u in exercise.uses if self._unavailable(self.course[u], probe) is not None]
+
+    def _not_run(self, exercise: Exercise) -> list[CheckResult]:
+        """The hidden checks a hand-out cannot run, counted at zero so no one reads 'all passed'."""
+        hidden = self.handout.hidden.get(exercise.name, []) if self.handout else []
+        return [
+            CheckResult(name, points, 0.0, False, "hidden check: not run locally; part of the official grade",
+                        hidden=True, not_run=True)
+            for name, points in hidden
+        ]
 
     def _unavailable(self, exercise: Exercise, probe: dict) -> tuple[str, str] | None:
         submission = self.submission
@@ -389,11 +460,14 @@ class Grader:
         checks.append(CheckResult(INPUTS_UNCHANGED, exercise.inputs_unchanged_points, 0.0, False, message))
         return checks
 
-    def run_check(self, check: Check, student: Student, session: _Session) -> tuple[CheckResult, bool]:
+    def run_check(
+        self, exercise: Exercise, check: Check, student: Student, session: _Session, max_examples: int | None = None
+    ) -> tuple[CheckResult, bool]:
         """Run one check; returns its result and whether it met an unimplemented stub."""
+        label = {"input_label": "failing input (recorded; shrunk only by the official grader)"} if self.handout else {}
         fail = lambda message, **extra: CheckResult(  # noqa: E731
             check.name, check.points, 0.0, False, message, hint=extra.get("hint", check.hint),
-            input=extra.get("input", ""), details=extra.get("details", {}), hidden=check.hidden,
+            input=extra.get("input", ""), details={**extra.get("details", {}), **label}, hidden=check.hidden,
         )
         if session.timed_out:
             return fail(f"not run: an earlier check timed out ({session.timed_out})"), False
@@ -401,21 +475,25 @@ class Grader:
             return fail("not run: the function crashed the worker in earlier checks"), False
         drawn: dict[str, Any] = {}
 
-        def body(**values: Any) -> None:
+        def body(values: dict[str, Any]) -> None:
             drawn.clear()
             drawn.update(values)
             check.function(student, **values)
 
-        test: Callable[[], None] = (
-            settings(HYPOTHESIS_SETTINGS, max_examples=check.examples)(given(**check.strategies)(body))
-            if check.strategies
-            else body
-        )
         try:
             with _quiet_warnings():
-                test()
+                self.run_examples(exercise, check, body, max_examples)
         except CheckFailed as failure:
             return fail(failure.message, hint=failure.hint or check.hint, input=_render(drawn), details=failure.details), False
+        except NotRecorded as missing:
+            return fail(
+                f"could not be checked here: it needs the reference's result for {missing.name} on an input "
+                "that was not recorded (usually because your result already differs from the reference's); "
+                "the official grader checks it in full",
+                input=_render(drawn),
+            ), False
+        except ExamplesNotRecorded:
+            return fail("not run: this hand-out has no recorded inputs for this check"), False
         except StudentRaised as raised:
             return fail(f"raised {raised.summary()}", input=_render(drawn)), False
         except StubNotImplemented as stub:
@@ -440,6 +518,35 @@ class Grader:
             ), False
         return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
 
+    def run_examples(
+        self, exercise: Exercise, check: Check, body: Callable[[dict], None], max_examples: int | None = None
+    ) -> None:
+        """``body(values)`` on each example: replayed recordings first, hypothesis on a failure.
+
+        A failing recorded example is the first failure hypothesis itself would meet, so
+        running hypothesis then finds it again and shrinks it: same verdict, same report.
+        """
+        if not check.strategies:
+            body({})
+            return
+        if self.handout:
+            recorded = self.examples.get(exercise, check, max_examples)
+            if recorded is None:
+                raise ExamplesNotRecorded(check.name)
+            for values in recorded:
+                body(fresh_copy(values))
+            return
+        if self.replay:
+            try:
+                for values in self.examples.replay(exercise, check, max_examples):
+                    body(values)
+                return
+            except FunctionMissing:
+                raise
+            except Exception:  # noqa: BLE001 - any failure is hypothesis's to shrink
+                pass
+        hypothesis_test(check, max_examples or check.examples, body)()
+
     def _inputs_unchanged(self, exercise: Exercise, session: _Session) -> CheckResult:
         name, points = INPUTS_UNCHANGED, exercise.inputs_unchanged_points
         if session.mutations:
@@ -459,13 +566,15 @@ class Grader:
     def _own_prerequisites(self, exercise: Exercise, graded: dict[str, ExerciseResult]) -> list[CheckResult]:
         """Tell the student when their own prerequisite is what breaks this function."""
         failing = [u for u in exercise.uses if u in graded and graded[u].score < graded[u].max_score]
+        if self.handout:
+            return self._own_prerequisites_note(exercise, failing, graded)
         if not failing or not exercise.checks or not graded[exercise.name].checks[0].passed:
             return []
         session = _Session(self, exercise, [])
         try:
             check = exercise.checks[0]
-            probe_check = Check(check.name, check.points, check.function, check.strategies, min(check.examples, 10))
-            result, _ = self.run_check(probe_check, Student(session, exercise.name, exercise.reference), session)
+            student = Student(session, exercise.name, exercise.reference)
+            result, _ = self.run_check(exercise, check, student, session, max_examples=min(check.examples, 10))
         finally:
             session.close()
         names = ", ".join(failing)
@@ -481,6 +590,22 @@ class Grader:
             )
         ]
 
+    @staticmethod
+    def _own_prerequisites_note(
+        exercise: Exercise, failing: list[str], graded: dict[str, ExerciseResult]
+    ) -> list[CheckResult]:
+        """In a hand-out the student's own prerequisites are used: say so where it matters."""
+        if not failing or graded[exercise.name].score >= graded[exercise.name].max_score - _hidden_points(graded[exercise.name]):
+            return []
+        names = ", ".join(failing)
+        return [
+            CheckResult(
+                f"with your own {names}", 0.0, 0.0, False,
+                f"checked here with your own {names}, which fail their checks: fix {names} first. The "
+                "official grader uses correct versions of them here, so a mistake costs points only once.",
+            )
+        ]
+
     def close(self) -> None:
         if self.owns_zygote:
             self.zygote.close()
@@ -491,6 +616,10 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _hidden_points(result: ExerciseResult) -> float:
+    return sum(c.max_score for c in result.checks if c.not_run)
 
 
 def _read_all(fd: int, seconds: float) -> bytes | None:

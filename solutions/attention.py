@@ -4,6 +4,51 @@ The core of every transformer layer. Each query is compared with every key, a so
 turns the scaled scores into weights that sum to one, and the output is the weighted
 average of the values. In the lecture's "your cat is a lovely cat" table, each row holds
 the six weights with which one word draws on every word of the sentence, itself included.
+
+## Shapes
+
+| tensor    | shape                               | meaning                                  |
+|-----------|-------------------------------------|------------------------------------------|
+| `q`       | `[..., Lq, d]`                      | one query per output position            |
+| `k`       | `[..., Lk, d]`                      | one key per input position (same `d`)    |
+| `v`       | `[..., Lk, dv]`                     | one value per input position             |
+| `mask`    | bool, broadcastable to `[..., Lq, Lk]` | True = may attend                     |
+| `weights` | `[..., Lq, Lk]`                     | row `i`: what query `i` takes from each key; sums to 1 |
+| `output`  | `[..., Lq, dv]`                     | row `i`: the weighted average of the values |
+
+The leading dims `...` (batch, heads) broadcast and are never mixed: all the work
+happens in the last two axes.
+
+## Formula
+
+```
+softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m),   m = max_j x_j   (per slice)
+
+scores  = q kᵀ / sqrt(d)                  [..., Lq, Lk]
+scores  = -inf where the mask is False    (those keys get weight exactly 0)
+weights = softmax(scores) over the keys   [..., Lq, Lk]
+output  = weights v                       [..., Lq, dv]
+```
+
+## A worked example
+
+Three tokens with `d = 2` and `q = k = v = [[1, 0], [0, 1], [1, 1]]`. The scores
+`q kᵀ / sqrt(2)` and the weights after the row-wise softmax are:
+
+| query ↓ key → | key 0 | key 1 | key 2 |   | weight 0 | weight 1 | weight 2 | sum |
+|-------------|-------|-------|-------|---|----------|----------|----------|-----|
+| query 0     | 0.71  | 0     | 0.71  |   | 0.40     | 0.20     | 0.40     | 1   |
+| query 1     | 0     | 0.71  | 0.71  |   | 0.20     | 0.40     | 0.40     | 1   |
+| query 2     | 0.71  | 0.71  | 1.41  |   | 0.25     | 0.25     | 0.50     | 1   |
+
+so the output of query 2 is `0.25 [1, 0] + 0.25 [0, 1] + 0.5 [1, 1] = [0.75, 0.75]`.
+With a causal mask (see `masks`) query 0 sees only key 0 and gets weights `[1, 0, 0]`.
+
+## Why subtract the max?
+
+`exp(89.)` is already `inf` in float32, so `softmax([1000., 1001.])` computed naively is
+`inf / inf = nan`. Shifting every entry by the slice's max changes nothing
+mathematically and keeps every exponent `<= 0`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,42 @@ The tokens are projected to queries, keys and values, the ``D`` features are cut
 ``h`` heads of ``D // h``, and each head runs scaled dot-product attention on its own
 (one head may link "it" to "apple" while another tracks word order). The heads are then
 concatenated and mixed: ``MultiHead(Q, K, V) = Concat(head_1 ... head_h) W_o``.
+
+## The pipeline
+
+```
+query [B, Lq, D] --(w_q, b_q)--> Q [B, Lq, D] --split_heads--> [B, h, Lq, Dh]
+key   [B, Lk, D] --(w_k, b_k)--> K [B, Lk, D] --split_heads--> [B, h, Lk, Dh]
+value [B, Lk, D] --(w_v, b_v)--> V [B, Lk, D] --split_heads--> [B, h, Lk, Dh]
+
+scaled_dot_product_attention per head  -->  heads [B, h, Lq, Dh], weights [B, h, Lq, Lk]
+merge_heads(heads) [B, Lq, D] --(w_o, b_o)--> output [B, Lq, D]
+```
+
+with `Dh = D // h` and every projection in the `nn.Linear` layout, `y = x @ w.T + b`.
+
+## Which features go to which head
+
+`D = 6`, `h = 2`, so `Dh = 3`: head `k` takes features `k*Dh : (k+1)*Dh` of every token.
+
+| token | features 0 1 2 | features 3 4 5 |
+|-------|----------------|----------------|
+| 0     | head 0         | head 1         |
+| 1     | head 0         | head 1         |
+| 2     | head 0         | head 1         |
+
+Every head sees *all* tokens, with a slice of their features; `merge_heads` puts the
+slices back side by side in the same order.
+
+## Relation to PyTorch
+
+The result equals `torch.nn.MultiheadAttention(D, h, batch_first=True)` with
+`in_proj_weight = cat([w_q, w_k, w_v])`, `out_proj.weight = w_o`, the biases likewise,
+and the mask inverted (there, True means *blocked*).
+
+This module builds on `attention.scaled_dot_product_attention`. While the grader checks
+it, a correct version of that function is used, so a mistake there costs points only in
+`attention`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,46 @@ A transformer consumes a sequence of vectors. ViT cuts an image into non-overlap
 flattens each patch and maps it to ``D`` features with one shared linear layer. After
 that the patches are handled like the words of a sentence: positional embeddings are
 added, and attention lets every patch look at every other patch.
+
+## Patch order
+
+A one-channel `4 x 4` image holding the numbers 0..15, cut with `P = 2` into a
+`2 x 2` grid of patches, numbered row by row:
+
+```
+ 0  1 |  2  3          +---------+---------+
+ 4  5 |  6  7          | patch 0 | patch 1 |
+------+------   -->    +---------+---------+
+ 8  9 | 10 11          | patch 2 | patch 3 |
+12 13 | 14 15          +---------+---------+
+```
+
+`patchify` gives `[1, 4, 4]`, one row per patch, each patch read row by row:
+
+| token | pixels          |
+|-------|-----------------|
+| 0     | `0, 1, 4, 5`    |
+| 1     | `2, 3, 6, 7`    |
+| 2     | `8, 9, 12, 13`  |
+| 3     | `10, 11, 14, 15`|
+
+A plain reshape to `[1, 4, 4]` would give the strips `0, 1, 2, 3` / `4, 5, 6, 7` /
+...: right shape, wrong patches. With several channels a patch holds all of its
+channel-0 pixels first, then its channel-1 pixels, and so on (`(C, P, P)` order).
+
+## Shapes
+
+| tensor          | shape                                   |
+|-----------------|-----------------------------------------|
+| `images`        | `[B, C, H, W]`, `H` and `W` multiples of `P` |
+| `patchify(...)` | `[B, N, C*P*P]`, `N = (H/P) * (W/P)`    |
+| `weight`        | `[D, C, P, P]` (a `Conv2d` kernel)       |
+| `bias`          | `[D]` or `None`                          |
+| `patch_embedding(...)` | `[B, N, D]`                       |
+
+`patch_embedding` is one linear map applied to every flattened patch, the same as a
+convolution whose stride equals its kernel size `P`, with its output read as `N`
+tokens of `D` features.
 """
 
 from __future__ import annotations

@@ -196,3 +196,98 @@ def test_gradescope_export_folders_are_named_after_their_submitters(tmp_path):
     )
     names = [entry.name for entry in discover(export)]
     assert names == ["Ada_Lovelace", "Alan_Turing_Grace_Hopper"]
+
+
+def test_a_reply_left_by_a_killed_grading_process_is_skipped(tmp_path):
+    """A grading process killed between asking the zygote for a worker and reading the reply
+    leaves that reply on its channel; the process that takes over the channel skips it."""
+    import socket
+
+    from grader.sandbox.zygote import Zygote
+
+    zygote = Zygote(tmp_path, channels=1)
+    try:
+        orphan, theirs = socket.socketpair()
+        out_read, out_write = os.pipe()
+        socket.send_fds(zygote.control, [b'{"op": "fork", "id": "killed-1"}'], [theirs.fileno(), out_write])
+        theirs.close()
+        os.close(out_write)
+        orphan.close()  # the orphaned worker sees EOF and ends
+        pid, sock, output = zygote.fork()
+        assert pid > 0
+        zygote.control.setblocking(False)
+        try:
+            leftover = zygote.control.recv(65536)
+        except BlockingIOError:
+            leftover = None
+        zygote.control.setblocking(True)
+        assert leftover is None, f"a reply was left on the channel: {leftover!r}"
+        sock.close()
+        os.close(output)
+        os.close(out_read)
+    finally:
+        zygote.close()
+
+
+def test_run_batch_reports_progress_to_the_end(tmp_path):
+    from grader.batch import run_batch
+    from grader.course import load_course
+
+    room = tmp_path / "room"
+    room.mkdir()
+    for name in ("a", "b"):
+        _copy(SOLUTIONS, room / name)
+        (room / name / "note.txt").write_text(name)
+    (room / "broken.zip").write_bytes(b"not a zip")
+    course = load_course()
+    calls = []
+    result = run_batch(course, room, tmp_path / "out", workers=1,
+                       progress=lambda done, total, name: calls.append((done, total)))
+    assert calls[-1] == (3, 3)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert result.graded == 2 and len(result.unreadable) == 1
+
+
+def test_the_progress_bar_shows_on_a_terminal(tmp_path):
+    """On a terminal the batch shows a progress bar with an ETA (stderr is a pty here)."""
+    import pty
+
+    room = tmp_path / "room"
+    room.mkdir()
+    _copy(SOLUTIONS, room / "a")
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(room), "-o", str(tmp_path / "out"),
+                                "--workers", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=300) == 0
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert "grading" in text and "1/1" in text, text[-500:]
+
+
+def test_printing_a_fake_perfect_result_changes_nothing(course, tmp_path):
+    """What a submission prints is kept as its output, never read as a result."""
+    room, out = tmp_path / "room", tmp_path / "out"
+    room.mkdir()
+    fake = json.dumps({"score": course.max_score, "max_score": course.max_score})
+    boast = (
+        "\n\nprint('total 109 / 109 100%')\n"
+        f"print({fake!r})\n"
+        "import sys\n"
+        f"sys.stderr.write({fake!r})\n"
+    )
+    _copy(EXERCISES, room / "mallory", {"masks": boast})
+    result = run_batch(course, room, out, workers=1, limits=LIMITS)
+    report = json.loads((out / "mallory.json").read_text())
+    assert report["score"] == 0 and float(_gradebook(out)["mallory"]["score"]) == 0
+    assert "100%" in report.get("output", "")
+    assert result.graded == 1

@@ -135,6 +135,7 @@ def _softmax_explanations(case: SoftmaxCase) -> Callable[[], list[tuple[str, tor
     examples=20,
     hint="reduce over `dim` (not always the last axis) with keepdim=True, and keep the input's dtype",
     case=softmax_cases(),
+    edges={"a dim other than the last": lambda case: case.x.dim() > 1 and case.dim % case.x.dim() != case.x.dim() - 1},
 )
 def softmax_matches_reference(student, case):
     got = student(case.x, case.dim)
@@ -188,6 +189,10 @@ def large_cases(draw):
     hint="exp(1000) overflows to inf (inf / inf = nan) and exp(-1000) underflows to 0 (0 / 0 = nan). "
     + STABLE_HINT,
     case=large_cases(),
+    edges={
+        "|x| >= 50 (exp overflows without the max subtracted)": lambda case: float(case.x.abs().max()) >= 50,
+        "float32 with |x| >= 1000": lambda case: case.x.dtype == torch.float32 and float(case.x.abs().max()) >= 1000,
+    },
 )
 def softmax_large_inputs(student, case):
     got = expect_tensor(student(case.x, case.dim))
@@ -402,6 +407,10 @@ def masked_attention_cases(draw):
     examples=20,
     hint=MASK_HINT,
     case=masked_attention_cases(),
+    edges={
+        "a [B, 1, 1, Lk] padding mask": lambda case: case.mask.dim() == 4 and tuple(case.mask.shape[1:3]) == (1, 1),
+        "an [Lq, Lk] mask broadcast over batched queries": lambda case: case.mask.dim() == 2 and case.q.dim() > 2,
+    },
 )
 def sdpa_masks(student, case):
     _, weights = _check_attention(student, case, " with a mask")
@@ -439,7 +448,7 @@ def sdpa_gradients(student, case):
 
 @sdpa.check(
     "is unchanged by adding one vector to every key, and by permuting the keys and values together",
-    points=0.5,
+    points=0.5, hidden=True,
     examples=8,
     hint="softmax over the keys (dim=-1) ignores q·c, which is the same for every key of a query; "
     "the keys and their values are a set, so their order must not matter",

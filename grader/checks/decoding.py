@@ -80,6 +80,10 @@ class ToyLM:
         eos = "unreachable" if self.eos_bias <= NO_EOS else f"{self.eos_bias:+g}"
         return f"ToyLM(V={self.vocab_size}, seed={self.seed}, eos_bias={eos}): log-probs hashed from the whole prefix"
 
+    def recording_key(self) -> tuple:
+        """What identifies the model (its distribution), for recorded reference results."""
+        return (self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens, self.eos_bias, self.scale)
+
     def fresh(self) -> "ToyLM":
         """The same model with its call counters at zero (and the cache shared)."""
         twin = ToyLM(self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens,
@@ -157,7 +161,7 @@ class ToyLM:
 
 def _normalised(tokens: list[int] | tuple[int, ...], score: float, length_penalty: float) -> float:
     generated = len(tokens) - 1
-    return score / generated**length_penalty if generated > 0 else score
+    return score / (generated ** length_penalty) if generated > 0 else score  # the contract's ranking
 
 
 def reference_pool(lm: ToyLM, beam_width: int, max_new_tokens: int) -> tuple[list, float]:
@@ -438,6 +442,11 @@ def greedy_matches_reference(student, case: GreedyCase):
     hint="loop at most max_new_tokens times; append the chosen token first, then break if it is eos_id "
     "(the returned tokens end with eos_id when it was produced)",
     case=greedy_cases(max_new=(1, 5), eos_biases=(NO_EOS, 0.0, 1.0, 3.0)),
+    edges={
+        "max_new_tokens = 1": lambda case: case.max_new_tokens == 1,
+        "eos_id ends the sequence before max_new_tokens":
+            lambda case: len(ref.greedy_decode(*case.args(case.step_fn.fresh()))[0]) <= case.max_new_tokens,
+    },
 )
 def greedy_stopping(student, case: GreedyCase):
     tokens, _ = read_greedy(student(*case.args()), case.step_fn)
@@ -544,6 +553,7 @@ def _reference_beam(case: BeamCase) -> list[tuple[list[int], float]]:
     "[(greedy tokens, greedy score)]",
     case=greedy_cases(max_new=(1, 5)),
     length_penalty=st.sampled_from([0.0, 1.0]),
+    edges={"max_new_tokens = 1": lambda case: case.max_new_tokens == 1},
 )
 def beam_width_one(student, case: GreedyCase, length_penalty: float):
     lm = case.step_fn
@@ -597,7 +607,7 @@ def beam_well_formed(student, case: BeamCase):
 
 @beam_search.check(
     "a beam at least V ** (max_new_tokens - 1) wide finds the best sequences (brute force)",
-    points=1.5, examples=10,
+    points=1.5, hidden=True, examples=10,
     hint="with such a beam nothing that can win is pruned, so the result is the best beam_width of all "
     "sequences: if one is missing, candidates are chosen per hypothesis instead of among all alive x V "
     "candidates, or finished hypotheses are lost",
@@ -619,6 +629,12 @@ def beam_exhaustive(student, case: BeamCase):
     "matches the reference n-best list (length_penalty 0, 0.6 and 1.0)",
     points=2, examples=15, hint=BEAM_HINT,
     case=beam_cases(),
+    edges={
+        "a hypothesis finishes (eos_id) before max_new_tokens": lambda case: any(
+            tokens[-1] == case.eos_id and len(tokens) <= case.max_new_tokens
+            for tokens, _ in ref.beam_search(*case.args(case.step_fn.fresh()), length_penalty=case.length_penalty)
+        ),
+    },
 )
 def beam_matches_reference(student, case: BeamCase):
     got = _run_beam(student, case)

@@ -71,6 +71,7 @@ def one_hot_cases(draw: st.DrawFn, min_dims: int = 0, max_dims: int = 3) -> OneH
     examples=20,
     hint=ONE_HOT_HINT,
     case=one_hot_cases(),
+    edges={"a 0-d index tensor": lambda case: case.indices.dim() == 0},
 )
 def one_hot_values(student, case):
     got = student(case.indices, case.num_classes)
@@ -210,6 +211,7 @@ def lookup_cases(
     examples=20,
     hint=LOOKUP_HINT,
     case=lookup_cases(),
+    edges={"a 0-d index tensor": lambda case: case.indices.dim() == 0},
 )
 def lookup_values(student, case):
     got = student(case.indices, case.weight)

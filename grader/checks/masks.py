@@ -29,6 +29,7 @@ def causal_square(student, q_len):
     "aligns queries with the last keys when k_len > q_len (KV cache)",
     points=1.5,
     sizes=gs.distinct_sizes(2, 1, 9).map(sorted),
+    edges={"a single query (q_len = 1) against a longer cache": lambda sizes: sizes[0] == 1},
 )
 def causal_rectangular(student, sizes):
     q_len, k_len = sizes
@@ -42,6 +43,7 @@ def causal_rectangular(student, sizes):
     points=0.5,
     q_len=gs.sizes(1, 8),
     k_len=gs.sizes(1, 8),
+    edges={"q_len < k_len": lambda q_len, k_len: q_len < k_len, "q_len > k_len": lambda q_len, k_len: q_len > k_len},
 )
 def causal_any_sizes(student, q_len, k_len):
     expect_equal(student(q_len, k_len), ref.causal_mask(q_len, k_len), what="the mask", hint=CAUSAL_HINT)
@@ -58,6 +60,12 @@ def causal_device(student, q_len):
     batch=gs.sizes(2, 5),
     max_len=gs.sizes(2, 8),
     seed=gs.seeds(),
+    edges={
+        "a length-0 row":
+            lambda batch, max_len, seed: bool((gs.random_ints((batch,), seed, 0, max_len + 1) == 0).any()),
+        "a length == max_len row":
+            lambda batch, max_len, seed: bool((gs.random_ints((batch,), seed, 0, max_len + 1) == max_len).any()),
+    },
 )
 def padding_values(student, batch, max_len, seed):
     lengths = gs.random_ints((batch,), seed, 0, max_len + 1)

@@ -121,6 +121,7 @@ def split_shape(student, case):
     examples=15,
     hint=SPLIT_HINT,
     case=split_cases(),
+    edges={"more heads than features per head": lambda case: case.num_heads > case.x.shape[-1] // case.num_heads},
 )
 def split_layout(student, case):
     batch, length, d_model = case.x.shape
@@ -439,6 +440,7 @@ def mha_matches_torch(student, case):
     examples=8,
     hint="a bias given as None means no bias: add b only `if b is not None`",
     case=mha_cases(biases="some None"),
+    edges={"all four biases None": lambda case: all(b is None for b in (case.b_q, case.b_k, case.b_v, case.b_o))},
 )
 def mha_no_bias(student, case):
     args64, _ = in_float64(*case.args())
@@ -452,6 +454,10 @@ def mha_no_bias(student, case):
     hint="pass the mask to scaled dot-product attention on the split heads [B, h, Lq, Lk]: it broadcasts. "
     "True means 'may attend' (nn.MultiheadAttention's attn_mask is the opposite)",
     case=mha_cases(masks=True),
+    edges={
+        "a [B, 1, 1, Lk] padding mask": lambda case: case.mask.dim() == 4 and case.mask.shape[1] == 1,
+        "a per-head [B, num_heads, Lq, Lk] mask": lambda case: case.mask.dim() == 4 and case.mask.shape[1] > 1,
+    },
 )
 def mha_masks(student, case):
     weights = _check_mha(student, case, torch_mha(case), "torch.nn.MultiheadAttention with attn_mask=~mask")

@@ -204,6 +204,8 @@ def _diagnose_embedding(got: torch.Tensor, case: EmbedCase) -> None:
     examples=20,
     hint=ORDER_HINT,
     case=patch_cases(),
+    edges={"a tall grid (H > W)": lambda case: case.images.shape[2] > case.images.shape[3],
+           "a wide grid (W > H)": lambda case: case.images.shape[2] < case.images.shape[3]},
 )
 def patchify_values(student, case):
     images, p = case.images, case.patch_size
@@ -324,6 +326,8 @@ def patchify_gradients(student, case):
     examples=20,
     hint=EMBED_HINT,
     case=embed_cases(),
+    edges={"a tall grid (H > W)": lambda case: case.images.shape[2] > case.images.shape[3],
+           "a wide grid (W > H)": lambda case: case.images.shape[2] < case.images.shape[3]},
 )
 def embedding_values(student, case):
     try:

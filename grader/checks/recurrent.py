@@ -266,7 +266,9 @@ def check_dtype(kind: str, student, case: CellCase) -> None:
 
 
 @rnn_cell.check("matches the reference (random inputs, I != H, both biases)", points=2, hint=RNN_HINT,
-                case=cell_cases("rnn"))
+                case=cell_cases("rnn"),
+                edges={"I > H": lambda case: case.x.shape[1] > case.h.shape[1],
+                       "I < H": lambda case: case.x.shape[1] < case.h.shape[1]})
 def rnn_matches(student, case):
     check_matches("rnn", student, case)
 
@@ -337,7 +339,9 @@ def rnn_dtype(student, case):
 
 
 @lstm_cell.check("matches the reference (random inputs, I != H, both biases)", points=2, hint=LSTM_HINT,
-                 case=cell_cases("lstm"))
+                 case=cell_cases("lstm"),
+                 edges={"I > H": lambda case: case.x.shape[1] > case.h.shape[1],
+                        "I < H": lambda case: case.x.shape[1] < case.h.shape[1]})
 def lstm_matches(student, case):
     check_matches("lstm", student, case)
 
@@ -414,7 +418,9 @@ def lstm_dtype(student, case):
 
 
 @gru_cell.check("matches the reference (random inputs, I != H, both biases)", points=2, hint=GRU_HINT,
-                case=cell_cases("gru"))
+                case=cell_cases("gru"),
+                edges={"I > H": lambda case: case.x.shape[1] > case.h.shape[1],
+                       "I < H": lambda case: case.x.shape[1] < case.h.shape[1]})
 def gru_matches(student, case):
     check_matches("gru", student, case)
 

@@ -14,7 +14,33 @@ def percent(report: Report) -> str:
 
 
 def failed_checks(exercise: ExerciseResult) -> list[CheckResult]:
-    return [c for c in exercise.checks if not c.passed]
+    return [c for c in exercise.checks if not c.passed and not c.not_run]
+
+
+def not_run_checks(report: Report) -> list[CheckResult]:
+    return [c for e in report.exercises for c in e.checks if c.not_run]
+
+
+def not_run_note(report: Report) -> str:
+    """Said whenever hidden checks were not run: the official grade may differ."""
+    skipped = not_run_checks(report)
+    if not skipped:
+        return ""
+    points = sum(c.max_score for c in skipped)
+    return (
+        f"{len(skipped)} hidden check{'s' if len(skipped) > 1 else ''} ({fmt_points(points)} points) "
+        "are not run locally and count 0 here; the official grade runs them"
+    )
+
+
+def publicly_complete(exercise: ExerciseResult) -> bool:
+    """Every point that could be earned here was earned (hidden checks not run aside)."""
+    hidden = sum(c.max_score for c in exercise.checks if c.not_run)
+    return exercise.score >= exercise.max_score - hidden
+
+
+def input_label(check: CheckResult) -> str:
+    return check.details.get("input_label", "smallest failing input")
 
 
 def exercise_summary(exercise: ExerciseResult) -> str:
@@ -22,9 +48,12 @@ def exercise_summary(exercise: ExerciseResult) -> str:
     if exercise.status in ("missing", "import error", "not implemented"):
         return exercise.note or exercise.status
     failed = [c for c in failed_checks(exercise) if not c.informational]
-    if not failed:
-        return "all checks passed"
-    return f"{len(failed)} of {sum(1 for c in exercise.checks if not c.informational)} checks failed"
+    hidden = sum(1 for c in exercise.checks if c.not_run)
+    counted = sum(1 for c in exercise.checks if not c.informational and not c.not_run)
+    summary = f"{len(failed)} of {counted} checks failed" if failed else "all checks passed"
+    if hidden:
+        summary = summary.replace("checks", "public checks", 1) + f"; {hidden} hidden not run locally"
+    return summary
 
 
 def explained(exercise: ExerciseResult) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from ..results import Report
-from .common import exercise_summary, explained, facts_line, fmt_points, percent
+from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -33,18 +33,18 @@ def render(report: Report) -> str:
         if not explained(exercise):
             continue
         for check in exercise.checks:
-            if check.passed:
+            if check.passed or check.not_run:
                 continue
             body = [f"<p>{escape(check.message)}</p>"]
             if check.input:
-                body.append(f"<p>Smallest failing input:</p><pre>{escape(check.input)}</pre>")
+                body.append(f"<p>{escape(input_label(check).capitalize())}:</p><pre>{escape(check.input)}</pre>")
             if check.hint:
                 body.append(f"<p class='hint'>Hint: {escape(check.hint)}</p>")
             sections.append(
                 f"<details open><summary>✗ {escape(exercise.name)}: {escape(check.name)} "
                 f"({fmt_points(check.score)}/{fmt_points(check.max_score)})</summary>{''.join(body)}</details>"
             )
-    notes = "".join(f"<p class='part'>Note: {escape(n)}</p>" for n in report.notes)
+    notes = "".join(f"<p class='part'>Note: {escape(n)}</p>" for n in [*report.notes, not_run_note(report)] if n)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Grade for {escape(report.submission)}</title><style>{STYLE}</style></head><body>"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..results import Report
-from .common import exercise_summary, explained, facts_line, fmt_points, percent
+from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 
 def _cell(text: str) -> str:
@@ -23,18 +23,19 @@ def render(report: Report) -> str:
         lines.append(
             f"| `{exercise.name}` | {fmt_points(exercise.score)} / {fmt_points(exercise.max_score)} | {_cell(exercise_summary(exercise))} |"
         )
-    for note in report.notes:
-        lines += ["", f"> note: {_cell(note)}"]
+    for note in [*report.notes, not_run_note(report)]:
+        if note:
+            lines += ["", f"> note: {_cell(note)}"]
     for exercise in report.exercises:
         if not explained(exercise):
             continue
         lines += ["", f"## `{exercise.name}`", ""]
         for check in exercise.checks:
-            if check.passed:
+            if check.passed or check.not_run:
                 continue
             lines += [f"### ✗ {_cell(check.name)} ({fmt_points(check.score)}/{fmt_points(check.max_score)})", "", check.message, ""]
             if check.input:
-                lines += ["Smallest failing input:", "", "```", check.input, "```", ""]
+                lines += [input_label(check).capitalize() + ":", "", "```", check.input, "```", ""]
             if check.hint:
                 lines += [f"**Hint:** {check.hint}", ""]
     return "\n".join(lines) + "\n"

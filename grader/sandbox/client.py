@@ -132,6 +132,7 @@ class WorkerConfig:
     deny_paths: list[str] = field(default_factory=list)
     readable_paths: list[str] | None = None
     memory_bytes: int | None = None
+    load_seconds: float = 20.0  # the hard limit on loading; notebook cells get a share of it
 
     def to_json(self) -> dict:
         return {
@@ -147,6 +148,11 @@ class WorkerConfig:
             "deny_paths": self.deny_paths,
             "readable_paths": self.readable_paths,
             "memory_bytes": self.memory_bytes,
+            # Notebook cells stop on their own well before the hard limit, so that a slow
+            # cell costs that cell and the definitions of the others are still graded.
+            "notebook_seconds": max(1.0, min(10.0, self.load_seconds / 2)),
+            "cell_seconds": max(1.0, min(10.0, self.load_seconds / 2)),
+            "definition_seconds": max(0.5, min(2.0, self.load_seconds / 10)),
         }
 
 
@@ -266,11 +272,16 @@ class Worker:
                 return header, blobs
 
     def _serve(self, header: dict, blobs: list[bytes], handler: Callable) -> None:
+        from ..recording import NotRecorded
+
         try:
             reply, out_blobs = handler(header, blobs)
         except protocol.ProtocolError as error:
             self.kill()
             raise WorkerFailure(f"the worker sent a malformed request ({error})", "protocol") from None
+        except NotRecorded:  # a hand-out cannot answer: the check cannot go on (nor the call)
+            self.kill()
+            raise
         except Exception as error:  # noqa: BLE001 - reported back into the student's code
             reply, out_blobs = {"op": f"{header['op']}_error", "error": {"type": type(error).__name__, "message": str(error)}}, []
         try:
@@ -304,6 +315,8 @@ class Worker:
         return {"op": "callback_result", "value": value}, out_blobs
 
     def _run_reference(self, header: dict, blobs: list[bytes]):
+        from ..recording import reference_call
+
         name = header.get("function")
         if not isinstance(name, str):
             raise protocol.ProtocolError("malformed reference request")
@@ -317,11 +330,11 @@ class Worker:
                 tensor.requires_grad_(True)
                 tracked.append(tensor)
         with torch.enable_grad():
-            result = function(*args, **kwargs)
+            result = reference_call(name, function, *args, **kwargs)
         handle = None
         if tracked:
             handle = len(self._handles)
-            self._handles[handle] = (inputs, tensors_in(result))
+            self._handles[handle] = (name, args, kwargs, inputs, tensors_in(result))
         value, out_blobs = protocol.encode_value(result)
         return {"op": "reference_result", "value": value, "handle": handle}, out_blobs
 
@@ -329,16 +342,23 @@ class Worker:
         handle = header.get("handle")
         if handle not in self._handles:
             raise protocol.ProtocolError("unknown reference handle")
-        inputs, outputs = self._handles[handle]
+        from ..recording import reference_call
+
+        name, args, kwargs, inputs, outputs = self._handles[handle]
         grad_outputs = protocol.Decoder(blobs).decode(header.get("value"))
-        pairs = [
-            (o, g)
-            for o, g in zip(outputs, grad_outputs)
-            if isinstance(g, torch.Tensor) and o.requires_grad and g.shape == o.shape
-        ]
-        wanted = [t for t in inputs if t.requires_grad]
-        grads = iter(vjp([o for o, _ in pairs], wanted, [g for _, g in pairs]))
-        aligned = [next(grads) if t.requires_grad else None for t in inputs]
+
+        def backward(args: list, kwargs: dict, grad_outputs: Any) -> list:
+            """The input gradients, from the graph the forward call kept (args name the call)."""
+            pairs = [
+                (o, g)
+                for o, g in zip(outputs, grad_outputs)
+                if isinstance(g, torch.Tensor) and o.requires_grad and g.shape == o.shape
+            ]
+            wanted = [t for t in inputs if t.requires_grad]
+            grads = iter(vjp([o for o, _ in pairs], wanted, [g for _, g in pairs]))
+            return [next(grads) if t.requires_grad else None for t in inputs]
+
+        aligned = reference_call(f"{name} (backward)", backward, args, kwargs, grad_outputs)
         value, out_blobs = protocol.encode_value(aligned)
         return {"op": "reference_backward_result", "value": value}, out_blobs
 

@@ -10,6 +10,8 @@ the grading process. Only plain values and tensor bytes cross the socket.
 
 from __future__ import annotations
 
+import __future__
+import ast
 import builtins
 import contextlib
 import importlib
@@ -19,11 +21,13 @@ import importlib.util
 import json
 import os
 import random
+import re
 import resource
 import select
 import signal
 import socket
 import sys
+import time
 import traceback
 import types
 
@@ -74,12 +78,12 @@ def zygote_main(control_fds: list[int]) -> None:
                 for fd in fds:
                     os.close(fd)
                 workers.add(pid)
-                control.send(json.dumps({"pid": pid}).encode())
+                control.send(json.dumps({"pid": pid, "id": request.get("id")}).encode())
             elif request["op"] == "reap":
                 workers.discard(request["pid"])
                 status = _reap(request["pid"])
                 _kill_orphans(workers)
-                control.send(json.dumps({"status": status}).encode())
+                control.send(json.dumps({"status": status, "id": request.get("id")}).encode())
 
 
 def _become_subreaper() -> None:
@@ -273,18 +277,17 @@ class Worker:
         namespace = types.ModuleType(f"{PACKAGE}.__notebook__")
         namespace.__package__ = PACKAGE
         namespace.__file__ = os.path.join(self.submission_dir, "notebook.py")
+        namespace.__dict__["__builtins__"] = _notebook_builtins()
         for module in self.modules:
             sys.modules[f"{PACKAGE}.{module}"] = namespace
             setattr(sys.modules[PACKAGE], module, namespace)
-        cell_errors = []
-        for cell in cells:
-            filename = f"<cell {cell['index']}>"
-            try:
-                code = compile(cell["source"], filename, "exec")
-                with _alarm(self.config.get("cell_seconds", 10.0)):
-                    exec(code, namespace.__dict__)  # noqa: S102 - this is the point of the worker
-            except BaseException as error:  # noqa: BLE001
-                cell_errors.append({"cell": cell["index"], "error": _describe_error(error, filename)})
+        run = _NotebookRun(
+            namespace.__dict__,
+            cell_seconds=float(self.config.get("cell_seconds", CELL_SECONDS)),
+            notebook_seconds=float(self.config.get("notebook_seconds", NOTEBOOK_SECONDS)),
+            definition_seconds=float(self.config.get("definition_seconds", DEFINITION_SECONDS)),
+        )
+        cell_errors = run.run(cells)
         self.namespaces.append(namespace)
         functions = _public_functions(namespace)
         return {
@@ -480,19 +483,391 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 @contextlib.contextmanager
-def _alarm(seconds: float):
-    """Interrupt a runaway notebook cell (a soft limit; the grading process has the hard one)."""
+def _alarm(seconds: float, message: str):
+    """Interrupt a runaway notebook cell (a soft limit; the grading process has the hard one).
+
+    Raises :class:`CellTimeout`, a BaseException that ``except Exception`` in the cell
+    does not swallow, and again every half second until the cell gives up.
+    """
 
     def interrupt(signum, frame):
-        raise TimeoutError(f"this cell ran for more than {seconds:g} s and was stopped")
+        raise CellTimeout(message)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), 0.5)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ============================================================================ notebooks
+
+NOTEBOOK_SECONDS = 10.0  # all cells of a notebook together (the grading process allows 20 s to load)
+CELL_SECONDS = 10.0  # one cell
+DEFINITION_SECONDS = 2.0  # definitions run outside their cell's ordinary flow, all together
+ONE_DEFINITION_SECONDS = 1.0  # one such definition
+MAX_NOTES_PER_CELL = 3
+
+
+class CellTimeout(BaseException):
+    """A notebook cell ran out of time (not an Exception, so `except Exception` cannot hide it)."""
+
+
+class _Statement:
+    """One top-level statement of a cell, compiled on its own."""
+
+    def __init__(self, cell: int, position: int, node: ast.stmt, code: types.CodeType) -> None:
+        self.cell = cell
+        self.position = position
+        self.code = code
+        self.names = frozenset(_bound_names(node))
+        self.is_definition = _is_definition(node)
+        self.defines_callable = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.cell, self.position)
+
+
+class _Failure:
+    """A cell that did not compile, or one of its statements that raised or ran out of time."""
+
+    def __init__(self, statement: _Statement | None, cell: int, exception: BaseException) -> None:
+        self.statement = statement
+        self.cell = cell
+        self.error = _describe_cell_error(exception, cell)
+        self.missing = _missing_name(exception)
+        self.retryable = statement is not None and statement.is_definition and _is_order_problem(exception)
+        self.resolved = False
+        self.rest_skipped = False
+
+
+class _NotebookRun:
+    """Run a notebook's code cells in one namespace as "Run All" would, but robustly.
+
+    - Cells run top to bottom, each statement on its own, so a later definition replaces
+      an earlier one, exactly as in Jupyter.
+    - When a statement fails, the rest of its cell is skipped (as in Jupyter) except the
+      definitions in it (imports, functions, classes, assignments to names): a missing
+      plotting library or a failing demo line must not cost the functions defined below.
+    - Order does not matter for definitions: one that failed because it needs a name
+      bound only further down (a ``NameError``, e.g. an annotation ``torch.Tensor`` with
+      the imports cell last, or an ``ImportError`` from the notebook's own modules) runs
+      again after all cells, until nothing changes. A name bound by a later cell keeps
+      its later value, so the last definition still wins. The student is told, since
+      "Restart & Run All" would fail there. Other statements are not run again: they
+      are demos, training or plots, and running them twice could double their cost.
+    - A cell may run ``cell_seconds``, all cells together ``notebook_seconds``; once that
+      is spent, the remaining cells run only their definitions, which share a separate
+      ``definition_seconds``. So a notebook full of training loops still loads well
+      within the grading process's limit, and its functions are graded.
+    Every failure is returned as ``{"cell": index, "error": {...}}``, explained.
+    """
+
+    def __init__(self, namespace: dict, cell_seconds: float, notebook_seconds: float, definition_seconds: float) -> None:
+        self.namespace = namespace
+        self.cell_seconds = cell_seconds
+        self.notebook_seconds = notebook_seconds
+        self.deadline = time.monotonic() + notebook_seconds
+        self.definitions_left = definition_seconds
+        self.future_flags = 0
+        self.bound_at: dict[str, tuple[int, int]] = {}
+        self.failures: list[_Failure] = []
+        self.starved: list[int] = []  # cells that ran only their definitions, for lack of time
+        self.unrun: list[int] = []  # cells of which not even every definition ran, for lack of time
+
+    # ---------------------------------------------------------------- the passes
+
+    def run(self, cells: list[dict]) -> list[dict]:
+        for cell in cells:
+            statements = self._compile(cell)
+            if statements is not None:
+                self._run_cell(cell["index"], statements)
+        self._retry_order_problems()
+        return self._explained()
+
+    def _run_cell(self, index: int, statements: list[_Statement]) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            if self._run_definitions(statements) and index not in self.unrun:
+                self.starved.append(index)
+            return
+        seconds = min(self.cell_seconds, remaining)
+        if seconds < self.cell_seconds:
+            message = (
+                f"stopped after {seconds:.1f} s: the cells of a notebook may run {self.notebook_seconds:g} s "
+                "in all, and the cells above used the rest"
+            )
+        else:
+            message = f"this cell ran for more than {seconds:g} s and was stopped"
+        failed = self._run_in_order(index, statements, seconds, message)
+        if failed is not None and failed + 1 < len(statements):
+            failure = self.failures[-1]
+            failure.rest_skipped = self._run_definitions(statements[failed + 1 :]) > 0
+
+    def _run_in_order(self, index: int, statements: list[_Statement], seconds: float, message: str) -> int | None:
+        """Run the cell's statements under one alarm; the position of the failing one, if any."""
+        current = 0
+        try:
+            with _alarm(seconds, message):
+                for current, statement in enumerate(statements):
+                    exec(statement.code, self.namespace)  # noqa: S102 - this is the point of the worker
+                    self._bound(statement)
+        except BaseException as error:  # noqa: BLE001 - student code may raise anything
+            self.failures.append(_Failure(statements[current], index, error))
+            return current
+        return None
+
+    def _run_definitions(self, statements: list[_Statement]) -> int:
+        """Run only the definitions among ``statements``; how many other statements were skipped."""
+        skipped = 0
+        for statement in statements:
+            if not statement.is_definition:
+                skipped += 1
+            elif self.definitions_left <= 0:
+                if statement.cell not in self.unrun:
+                    self.unrun.append(statement.cell)
+            else:
+                error = self._run_definition(statement)
+                if error is not None:
+                    self.failures.append(_Failure(statement, statement.cell, error))
+        return skipped
+
+    def _run_definition(self, statement: _Statement) -> BaseException | None:
+        """Run one definition, charged to the definitions' budget; the error it raised, if any."""
+        seconds = min(ONE_DEFINITION_SECONDS, self.definitions_left)
+        started = time.monotonic()
+        try:
+            with _alarm(seconds, f"this definition took more than {seconds:.1f} s and was stopped"):
+                exec(statement.code, self.namespace)  # noqa: S102
+        except BaseException as error:  # noqa: BLE001
+            return error
+        finally:
+            self.definitions_left -= time.monotonic() - started
+        self._bound(statement)
+        return None
+
+    def _retry_order_problems(self) -> None:
+        """Run again the definitions that needed a name bound further down, until nothing changes."""
+        progress = True
+        while progress:
+            progress = False
+            for failure in [f for f in self.failures if f.retryable and not f.resolved]:
+                if self.definitions_left <= 0:
+                    return
+                statement = failure.statement
+                later = {
+                    name: self.namespace[name]
+                    for name in statement.names
+                    if self.bound_at.get(name, (0, 0)) > statement.order and name in self.namespace
+                }
+                error = self._run_definition(statement)
+                self.namespace.update(later)  # the later definition wins
+                if error is None:
+                    failure.resolved = progress = True
+                elif not _is_order_problem(error):
+                    failure.retryable = False
+                    failure.error = _describe_cell_error(error, failure.cell)
+
+    # ---------------------------------------------------------------- compiling
+
+    def _compile(self, cell: dict) -> list[_Statement] | None:
+        """The cell's statements, each compiled alone; None (and a failure) if it does not compile."""
+        index = cell["index"]
+        filename = f"<cell {index}>"
+        try:
+            tree = self._parse(cell, filename)
+            statements = []
+            for position, node in enumerate(tree.body):
+                if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                    for alias in node.names:  # like IPython, a future import holds for later cells too
+                        self.future_flags |= getattr(getattr(__future__, alias.name, None), "compiler_flag", 0)
+                module = ast.Module(body=[node], type_ignores=[])
+                code = compile(module, filename, "exec", flags=self.future_flags, dont_inherit=True)
+                statements.append(_Statement(index, position, node, code))
+            return statements
+        except BaseException as error:  # noqa: BLE001 - SyntaxError, or a parser out of memory
+            self.failures.append(_Failure(None, index, error))
+            return None
+
+    def _parse(self, cell: dict, filename: str) -> ast.Module:
+        """The cell's syntax tree, checked by compiling the cell whole (as Jupyter does).
+
+        If rewriting IPython syntax broke valid Python (a rare continued line starting
+        with ``%name``), the cell's original text is used instead.
+        """
+        try:
+            return self._checked_tree(cell["source"], filename)
+        except SyntaxError as rewritten_error:
+            original = cell.get("original")
+            if isinstance(original, str):
+                with contextlib.suppress(SyntaxError):
+                    return self._checked_tree(original, filename)
+            raise rewritten_error from None
+
+    def _checked_tree(self, source: str, filename: str) -> ast.Module:
+        compile(source, filename, "exec", flags=self.future_flags, dont_inherit=True)
+        return ast.parse(source, filename)
+
+    def _bound(self, statement: _Statement) -> None:
+        for name in statement.names:
+            self.bound_at[name] = max(self.bound_at.get(name, (0, 0)), statement.order)
+
+    # ---------------------------------------------------------------- explanations
+
+    def _explained(self) -> list[dict]:
+        """The failures worth telling: each cell's first, and any that cost a function or class."""
+        entries = []
+        told: dict[int, int] = {}
+        for failure in self.failures:
+            costly = failure.statement is not None and failure.statement.defines_callable and not failure.resolved
+            if failure.cell in told and not (costly or failure.resolved):
+                continue
+            if told.get(failure.cell, 0) >= MAX_NOTES_PER_CELL:
+                continue
+            told[failure.cell] = told.get(failure.cell, 0) + 1
+            entries.append({"cell": failure.cell, "error": self._explain(failure)})
+        if self.starved or self.unrun:
+            entries.append({"cell": min(self.starved + self.unrun), "error": self._explain_lack_of_time()})
+        return sorted(entries, key=lambda entry: entry["cell"])
+
+    def _explain(self, failure: _Failure) -> dict:
+        error = dict(failure.error)
+        message = error.get("message", "")
+        bound = self.bound_at.get(failure.missing or "")
+        below = bound is not None and bound[0] > failure.cell
+        if failure.resolved:
+            found = f"'{failure.missing}' is defined further down, in cell {bound[0]}" if below else "it is defined further down"
+            message += f"; {found}"
+            message += ", so this cell's definitions were run again after all the cells"
+            if below:
+                message += f"; 'Restart & Run All' would fail here: move cell {bound[0]} above cell {failure.cell}"
+        elif below:
+            message += f"; '{failure.missing}' is only defined further down, in cell {bound[0]}: run the cells in order"
+        elif "is not available to submissions" in message:
+            message += "; graded code cannot use the grader itself (keep check(...) in a cell of its own)"
+        elif error.get("type") == "ModuleNotFoundError":
+            message += (
+                "; that package is not installed where notebooks are graded "
+                "(keep plotting and other extras out of the cells that define your functions)"
+            )
+        if failure.rest_skipped:
+            message += "; the rest of the cell was skipped, except its imports and definitions"
+        error["message"] = message
+        return error
+
+    def _explain_lack_of_time(self) -> dict:
+        parts = [f"the cells of a notebook may run {self.notebook_seconds:g} s in all, and the cells above used them up"]
+        if self.starved:
+            their = "its" if len(self.starved) == 1 else "their"
+            parts.append(f"{_cells(self.starved)} ran only {their} imports and definitions")
+        if self.unrun:
+            their = "its" if len(self.unrun) == 1 else "their"
+            parts.append(f"{_cells(self.unrun)} did not run (not even {their} definitions)")
+        return {
+            "type": "TimeoutError",
+            "bases": ["builtins.TimeoutError"],
+            "message": "; ".join(parts) + "; keep long training and plotting out of the notebook you hand in",
+            "where": "",
+            "raised_in_submission": True,
+        }
+
+
+def _cells(indices: list[int]) -> str:
+    """``cell 4`` or ``cells 4, 5 and 9``."""
+    if len(indices) == 1:
+        return f"cell {indices[0]}"
+    shown = [str(i) for i in indices[:8]] + (["more"] if len(indices) > 8 else [])
+    return f"cells {', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def _describe_cell_error(error: BaseException, cell: int) -> dict:
+    """``_describe_error`` for a cell; a cell's timeout reads as a TimeoutError."""
+    described = _describe_error(error, f"<cell {cell}>")
+    if isinstance(error, CellTimeout):
+        described["type"] = "TimeoutError"
+    return described
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    """Imports, functions, classes, assignments to plain names, and blocks made only of those."""
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)  # a docstring
+    if isinstance(node, ast.Assign):
+        return all(_only_names(target) for target in node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return isinstance(node.target, ast.Name)
+    if isinstance(node, (ast.If, ast.Try, *([ast.TryStar] if hasattr(ast, "TryStar") else []))):
+        blocks = [node.body, node.orelse, getattr(node, "finalbody", [])]
+        blocks += [handler.body for handler in getattr(node, "handlers", [])]
+        return all(_is_definition(child) for block in blocks for child in block)
+    return False
+
+
+def _only_names(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, (ast.Tuple, ast.List)) and all(_only_names(item) for item in target.elts)
+
+
+def _bound_names(node: ast.stmt) -> list[str]:
+    """The top-level names a statement binds (what "the last definition wins" is about)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Import):
+        return [alias.asname or alias.name.split(".")[0] for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [alias.asname or alias.name for alias in node.names if alias.name != "*"]
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return [n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)]
+    if isinstance(node, (ast.If, ast.Try, *([ast.TryStar] if hasattr(ast, "TryStar") else []))):
+        blocks = [node.body, node.orelse, getattr(node, "finalbody", [])]
+        blocks += [handler.body for handler in getattr(node, "handlers", [])]
+        return [name for block in blocks for child in block for name in _bound_names(child)]
+    return []
+
+
+def _missing_name(error: BaseException) -> str | None:
+    """The name a NameError or an ``ImportError: cannot import name`` is about."""
+    if not isinstance(error, (NameError, ImportError)):
+        return None
+    try:  # a hostile exception may raise from its attributes or its __str__
+        name = getattr(error, "name", None) if isinstance(error, NameError) else None
+        if isinstance(name, str):
+            return name
+        found = re.search(r"name '(\w+)'", str(error))
+        return found.group(1) if found else None
+    except BaseException:  # noqa: BLE001
+        return None
+
+
+def _is_order_problem(error: BaseException) -> bool:
+    """Errors that running the statement later (after the cells below it) may cure."""
+    return isinstance(error, NameError) or (
+        isinstance(error, ImportError) and not isinstance(error, ModuleNotFoundError)
+    )
+
+
+def _notebook_builtins() -> dict:
+    """Python's builtins plus the two IPython names notebooks call without importing."""
+    names = dict(builtins.__dict__)
+    names["display"] = lambda *objects, **options: None
+    names["get_ipython"] = lambda: _IPythonStandIn()
+    return names
+
+
+class _IPythonStandIn:
+    """``get_ipython()`` outside IPython: every method does nothing (magics are not run)."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
 
 
 # ============================================================================ helpers

@@ -63,24 +63,42 @@ class Zygote:
         out_read, out_write = os.pipe()
         with self.lock:
             try:
-                socket.send_fds(self.control, [b'{"op": "fork"}'], [theirs.fileno(), out_write])
-                line = self.control.recv(65536)
+                request = self._request_id()
+                socket.send_fds(self.control, [json.dumps({"op": "fork", "id": request}).encode()],
+                                [theirs.fileno(), out_write])
+                reply = self._reply(request)
             except OSError as error:
                 raise SandboxError(f"the worker pool stopped: {error}") from None
         theirs.close()
         os.close(out_write)
-        if not line:
+        if reply is None:
             raise SandboxError("the worker pool did not start: " + self._log_tail())
-        return json.loads(line)["pid"], ours, out_read
+        return reply["pid"], ours, out_read
 
     def reap(self, pid: int) -> dict:
         with self.lock:
             try:
-                self.control.send(json.dumps({"op": "reap", "pid": pid}).encode())
-                line = self.control.recv(65536)
+                request = self._request_id()
+                self.control.send(json.dumps({"op": "reap", "pid": pid, "id": request}).encode())
+                reply = self._reply(request)
             except OSError:
                 return {"kind": "unknown"}
-        return json.loads(line)["status"] if line else {"kind": "unknown"}
+        return reply["status"] if reply else {"kind": "unknown"}
+
+    def _request_id(self) -> str:
+        """Unique per process and request: a grading process killed mid-request leaves its
+        reply on the channel, and the process that takes the channel over must skip it."""
+        self._requests = getattr(self, "_requests", 0) + 1
+        return f"{os.getpid()}-{self._requests}"
+
+    def _reply(self, request: str) -> dict | None:
+        while True:
+            line = self.control.recv(65536)
+            if not line:
+                return None
+            reply = json.loads(line)
+            if reply.get("id") == request:
+                return reply
 
     def _log_tail(self) -> str:
         try:

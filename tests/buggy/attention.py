@@ -1,6 +1,6 @@
 """Realistic mistakes in attention.py."""
 
-from tests.buggy import Mutant
+from grader.mistakes import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------------ softmax

@@ -1,6 +1,6 @@
 """Realistic mistakes in decoding.py."""
 
-from tests.buggy import Mutant
+from grader.mistakes import Mutant
 
 # ------------------------------------------------------------------ greedy_decode
 

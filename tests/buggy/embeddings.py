@@ -1,6 +1,6 @@
 """Realistic mistakes in embeddings.py."""
 
-from tests.buggy import Mutant
+from grader.mistakes import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------------ one_hot

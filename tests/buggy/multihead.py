@@ -1,6 +1,6 @@
 """Realistic mistakes in multihead.py."""
 
-from tests.buggy import Mutant
+from grader.mistakes import Mutant
 
 MUTANTS = [
     # -------------------------------------------------------------- split_heads

@@ -1,6 +1,6 @@
 """Realistic mistakes in recurrent.py (conventions from lectures, Keras, TF1 and ONNX)."""
 
-from tests.buggy import Mutant
+from grader.mistakes import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------------ rnn_cell

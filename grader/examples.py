@@ -1,0 +1,160 @@
+"""The inputs a check runs on: drawn by hypothesis once, then replayed for every submission.
+
+Hypothesis runs derandomized, so as long as every example passes it draws the same
+inputs, in the same order, whatever the function under test does. Drawing them costs
+more than most checks (about a millisecond per example), so the engine records them
+once per grading process and replays them; only when a replayed example fails does it
+run hypothesis itself, which meets the same failure and shrinks it. A submission gets
+exactly the score that running hypothesis on it would give.
+
+The same recordings travel in a student hand-out (:meth:`ExampleBook.save`), where
+hypothesis may be a different version and the reference is absent.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import hypothesis
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+
+from .course import Check, Exercise
+
+HYPOTHESIS_SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+    phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    verbosity=hypothesis.Verbosity.quiet,
+)
+
+Key = tuple[str, str, int]
+
+
+def _without_local_constants() -> None:
+    """Keep hypothesis from drawing constants found in whatever modules happen to be loaded.
+
+    Hypothesis (6.13x and later) sometimes draws integers and floats from the constants
+    of the project's own loaded modules, so the examples of a check would depend on which
+    of the grader's modules a process imported (the command line, a batch, a Dask
+    worker, pytest): scores must not.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - an older hypothesis never did this
+        return
+    if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
+        empty = providers.Constants()
+        providers._get_local_constants = lambda: empty
+        cache = getattr(providers, "CONSTANTS_CACHE", None)
+        if cache is not None and hasattr(cache, "cache"):
+            cache.cache.clear()
+
+
+_without_local_constants()
+
+
+def hypothesis_test(check: Check, max_examples: int, on_example: Callable[[dict], None]) -> Callable[[], None]:
+    """The check as a hypothesis test: ``on_example(values)`` for every drawn example.
+
+    Every check is wrapped by the same ``body`` function, whose source seeds the
+    derandomized search; recording and grading must therefore both come through here.
+    """
+
+    def body(**values: Any) -> None:
+        on_example(values)
+
+    return settings(HYPOTHESIS_SETTINGS, max_examples=max_examples)(given(**check.strategies)(body))
+
+
+class ExampleBook:
+    """Recorded examples, by ``(exercise, check, max_examples)``."""
+
+    def __init__(self) -> None:
+        self._examples: dict[Key, list[dict]] = {}
+
+    @staticmethod
+    def key(exercise: Exercise, check: Check, max_examples: int | None = None) -> Key:
+        return (exercise.name, check.name, check.examples if max_examples is None else max_examples)
+
+    def get(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> list[dict] | None:
+        return self._examples.get(self.key(exercise, check, max_examples))
+
+    def record(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> list[dict]:
+        """Draw the examples hypothesis would run ``check`` on (all passing), once."""
+        key = self.key(exercise, check, max_examples)
+        if key not in self._examples:
+            drawn: list[dict] = []
+            hypothesis_test(check, key[2], drawn.append)()
+            self._examples[key] = drawn
+        return self._examples[key]
+
+    def record_all(self, exercises: Iterable[Exercise]) -> None:
+        for exercise in exercises:
+            for check in exercise.checks:
+                if check.strategies:
+                    self.record(exercise, check)
+
+    def replay(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> Iterable[dict]:
+        """Fresh copies of the recorded examples (a check may change what it is given)."""
+        for values in self.record(exercise, check, max_examples):
+            yield fresh_copy(values)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._examples.values())
+
+    def keys(self) -> list[Key]:
+        return list(self._examples)
+
+    def dumps(self, keep: Callable[[Key], bool] = lambda key: True) -> bytes:
+        """The recordings, pickled (they hold the checks' own case classes).
+
+        Only ever read back by the grader from its own files or its own grading
+        processes: never from anything a submission could have written.
+        """
+        chosen = {k: v for k, v in self._examples.items() if keep(k)}
+        return pickle.dumps(chosen, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def loads(self, data: bytes) -> None:
+        self._examples.update(pickle.loads(data))
+
+    def save(self, path: Path, keep: Callable[[Key], bool] = lambda key: True) -> None:
+        Path(path).write_bytes(self.dumps(keep))
+
+    def load(self, path: Path) -> None:
+        self.loads(Path(path).read_bytes())
+
+    def has(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> bool:
+        return self.key(exercise, check, max_examples) in self._examples
+
+
+def fresh_copy(value: Any) -> Any:
+    """A deep copy, fast for what strategies draw (tensors, containers, dataclasses)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    if isinstance(value, (int, float, str, bool, type(None), torch.dtype)):
+        return value
+    if isinstance(value, dict):
+        return {key: fresh_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fresh_copy(item) for item in value]
+    if type(value) is tuple:
+        return tuple(fresh_copy(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        copied = copy.copy(value)
+        for field in dataclasses.fields(value):
+            object.__setattr__(copied, field.name, fresh_copy(getattr(value, field.name)))
+        return copied
+    return copy.deepcopy(value)
+
+
+BOOK = ExampleBook()
+"""The recordings of this process (inherited by forked grading processes)."""

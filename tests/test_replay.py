@@ -1,0 +1,114 @@
+"""Replaying recorded examples changes nothing: same verdicts, messages and shrunk inputs.
+
+The engine draws each check's examples once and replays them for every submission;
+only a failure makes it run hypothesis itself. These tests grade the same submissions
+with and without replaying and compare the reports line by line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.examples import ExampleBook, fresh_copy
+from grader.runner import Grader
+from tests.buggy import all_mutants
+from tests.conftest import SOLUTIONS
+
+# One mistake per concept, among those whose failures shrink (the interesting case).
+CHOSEN = [
+    "attention.softmax: no max subtraction (overflows for large inputs)",
+    "masks.causal_mask: inverted polarity (True = blocked, as nn.MultiheadAttention)",
+]
+
+
+def _picked() -> list:
+    mutants = {m.id: m for m in all_mutants()}
+    found = [mutants[i] for i in CHOSEN if i in mutants]
+    by_module: dict[str, object] = {}
+    for mutant in all_mutants():
+        by_module.setdefault(mutant.module, mutant)
+    for mutant in by_module.values():
+        if mutant not in found:
+            found.append(mutant)
+    return found[:6]
+
+
+def _summary(report) -> list[tuple]:
+    return [
+        (e.name, e.status, c.name, c.passed, c.score, c.message, c.input)
+        for e in report.exercises
+        for c in e.checks
+    ]
+
+
+@pytest.fixture(scope="module")
+def graders(course):
+    with Grader(course, replay=False) as drawing, Grader(course, replay=True, examples=ExampleBook()) as replaying:
+        yield drawing, replaying
+
+
+@pytest.mark.parametrize("mutant", _picked(), ids=lambda m: m.id)
+def test_replaying_gives_the_same_report_as_hypothesis(mutant, graders, course, submission_factory):
+    drawing, replaying = graders
+    source = mutant.apply((SOLUTIONS / f"{mutant.module}.py").read_text())
+    submission = submission_factory({mutant.module: source})
+    exercises = [e for e in course.exercises if e.module == mutant.module]
+    drawn = drawing.grade(submission, exercises)
+    replayed = replaying.grade(submission, exercises)
+    assert _summary(replayed) == _summary(drawn)
+    assert any(not c.passed for e in replayed.exercises for c in e.checks)
+
+
+def test_recorded_examples_are_what_hypothesis_draws(course):
+    """The recording of a check is exactly the sequence of inputs the check sees."""
+    book = ExampleBook()
+    exercise = course["attention.softmax"]
+    check = exercise.checks[0]
+    recorded = book.record(exercise, check)
+    assert len(recorded) == check.examples
+    again = ExampleBook().record(exercise, check)
+    assert [repr(v) for v in again] == [repr(v) for v in recorded]
+
+
+def test_replayed_examples_are_fresh_copies(course):
+    """A check that changes its input in place cannot change what the next submission gets."""
+    book = ExampleBook()
+    exercise = course["attention.softmax"]
+    check = exercise.checks[0]
+    first = next(iter(book.replay(exercise, check)))
+    tensor = next(v for v in vars(first["case"]).values() if hasattr(v, "add_"))
+    before = tensor.clone()
+    tensor.add_(1.0)
+    second = next(iter(book.replay(exercise, check)))
+    tensor_again = next(v for v in vars(second["case"]).values() if hasattr(v, "add_"))
+    assert (tensor_again == before).all()
+    assert fresh_copy({"a": [1, (2.0, "x")]}) == {"a": [1, (2.0, "x")]}
+
+
+def test_examples_do_not_depend_on_which_modules_are_loaded():
+    """Hypothesis may draw constants from loaded project modules; the grader stops that, so
+    `grader check`, a batch, a Dask worker and pytest all draw the same examples."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import hashlib, sys\n"
+        "if sys.argv[1] == 'more':\n"
+        "    import grader.cli, grader.batch, grader.reports.html, grader.release, grader.selftest  # noqa\n"
+        "from grader.course import load_course\n"
+        "from grader.examples import ExampleBook\n"
+        "course, book, digest = load_course(), ExampleBook(), hashlib.sha256()\n"
+        "for exercise in course.exercises:\n"
+        "    for check in exercise.checks:\n"
+        "        if check.strategies:\n"
+        "            digest.update(repr(book.record(exercise, check)).encode())\n"
+        "print(digest.hexdigest())\n"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", script, mode], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, check=True).stdout
+        for mode in ("few", "more")
+    }
+    assert len(digests) == 1
