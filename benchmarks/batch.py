@@ -1,7 +1,9 @@
 """Throughput of `grader batch`: N reference and N buggy submissions, 1 and 2 workers.
 
-Prints submissions per minute, the overhead per submission over the time its checks
-take, and the time to re-run a finished batch (everything from the cache).
+Prints submissions per minute (for the whole command, start-up included, and in the
+steady state: between the first and the last result written), the overhead per
+submission over the time its checks take, and the time to re-run a finished batch
+(everything from the cache).
 
     python benchmarks/batch.py [--copies 10] [--workers 1 2]
 """
@@ -62,8 +64,11 @@ def main() -> None:
             reports = [json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.endswith(".results.json")]
             check_seconds = sum(e["seconds"] for r in reports for e in r["exercises"])
             per_submission = wall * workers / count
+            written = sorted(p.stat().st_mtime for p in (out / ".cache").glob("*.json"))
+            steady = 60 * (len(written) - 1) / (written[-1] - written[0]) if len(written) > 1 else float("nan")
             print(
-                f"workers={workers}: {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min; "
+                f"workers={workers}: {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
+                f"(start-up included); steady state {steady:6.1f} submissions/min; "
                 f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
                 f"(overhead {per_submission - check_seconds / count:+.2f} s)"
             )
