@@ -313,6 +313,13 @@ def _imports_cell_markdown(module: str, stub_source: str) -> str:
 def _imports_cell_code(stub_source: str) -> str:
     """The stub's imports and constants, with a blank line after a ``__future__`` import."""
     statements = stub_preamble(stub_source, absolute_imports=True)
+    if sibling_imports(stub_source):
+        position = 1 if statements and statements[0].startswith("from __future__") else 0
+        statements[position:position] = [
+            "import os",
+            "import sys",
+            'sys.path.insert(0, os.path.abspath(".."))  # the hand-out folder, where exercises/ lives',
+        ]
     text = "\n".join(statements)
     if statements and statements[0].startswith("from __future__"):
         text = statements[0] + "\n\n" + "\n".join(statements[1:])

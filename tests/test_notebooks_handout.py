@@ -188,7 +188,11 @@ def test_concept_notebook_from_a_minimal_stub():
     notebook = concept_notebook("toy", stub)
     nbformat.validate(notebook)
     cells = code_cells(notebook)
-    assert cells[0] == "from __future__ import annotations\n\nimport torch\nfrom exercises.attention import softmax"
+    assert cells[0] == (
+        "from __future__ import annotations\n\nimport os\nimport sys\n"
+        'sys.path.insert(0, os.path.abspath(".."))  # the hand-out folder, where exercises/ lives\n'
+        "import torch\nfrom exercises.attention import softmax"
+    )
     assert cells[1].startswith("def double(x):")
     assert notebook.cells[0].source.startswith("# Toy\n")
     assert "Some `text`." in notebook.cells[1].source

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -159,6 +160,39 @@ def test_a_handout_notebook_filled_in_gets_full_marks(handout, tmp_path):
         report = json.loads(result.stdout)
         scores = {e["name"]: (e["score"], e["max_score"]) for e in report["exercises"] if e["name"].startswith("multihead.")}
         assert all(score == top for score, top in scores.values()), (where, scores, report["notes"])
+
+
+KERNEL = """
+import codeop, json, linecache, sys, uuid
+namespace = {"__name__": "__main__"}
+compiler = codeop.Compile()
+for source in json.load(open(sys.argv[1])):
+    filename = f"<kernel-cell-{uuid.uuid4().hex}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compiler(source, filename, "exec"), namespace)
+"""
+
+
+def test_the_check_cell_of_a_handout_notebook_works_in_the_handout(handout, tmp_path):
+    """A kernel started in notebooks/ (as Jupyter does) runs the filled-in multihead notebook:
+    its last cell grades it with the hand-out's grader, against recorded results."""
+    import nbformat
+
+    notebook = nbformat.read(handout / "notebooks" / "multihead.ipynb", as_version=4)
+    functions = _reference_function_sources("multihead")
+    cells = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            name = next((n for n in functions if cell.source.startswith(f"def {n}(")), None)
+            cells.append(functions[name] if name else cell.source)
+    (tmp_path / "cells.json").write_text(json.dumps(cells))
+    (tmp_path / "kernel.py").write_text(KERNEL)
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "kernel.py"), str(tmp_path / "cells.json")], cwd=handout / "notebooks",
+        env=dict(os.environ, PYTHONPATH=str(handout)), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"total\s+18 / 18\s+100%", result.stdout), result.stdout[-2000:]
 
 
 def test_release_refuses_a_non_empty_folder(tmp_path):
