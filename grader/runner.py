@@ -99,12 +99,12 @@ class _Session:
     def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
         if self.worker is None or not self.worker.alive:
             try:
-                self.worker = self.grader.shared_worker(self.exercise.module, self.substitute)
+                self.worker = self.grader.shared_worker(self.exercise.module)
             except (SandboxError, OSError) as error:
                 raise InfrastructureError(f"could not start a worker: {error}") from error
         self.calls += 1
         try:
-            result = self.worker.call(name, args, kwargs, grad=grad)
+            result = self.worker.call(name, args, kwargs, grad=grad, substitute=self.substitute)
         except StudentRaised as raised:
             self._record_mutations(name, args, kwargs, getattr(raised, "mutated", []))
             if raised.is_a(NotImplementedError) and raised.raised_in_submission:
@@ -188,7 +188,7 @@ class Grader:
         self.output: list[str] = []
         self.sandbox_facts: dict = {}
         self._deny: list[str] | None = None
-        self._workers: dict[tuple[str, tuple[str, ...]], Worker] = {}
+        self._workers: dict[str, Worker] = {}
         self._readable: list[str] | None = None
 
     # ------------------------------------------------------------------ workers
@@ -243,19 +243,20 @@ class Grader:
         self.sandbox_facts = worker.sandbox_facts or self.sandbox_facts
         return worker
 
-    def shared_worker(self, module: str, substitute: list[str]) -> Worker:
-        """A live worker for ``module`` with these prerequisites replaced, started if needed.
+    def shared_worker(self, module: str) -> Worker:
+        """A live worker that imported ``module``, started if needed.
 
-        Exercises of one module with the same replacements (say split_heads and
-        merge_heads) share it: a worker costs a fork and loading the module, about 20 ms.
+        The exercises of a module share it (each call names the prerequisites to
+        replace): a worker costs a fork, its pages copied as it runs, and loading the
+        module, 20 to 60 ms here. Modules never share one, so what one module's import
+        does (say, torch.set_default_dtype) cannot cost another's exercises.
         """
-        key = (module, tuple(substitute))
-        worker = self._workers.get(key)
+        worker = self._workers.get(module)
         if worker is None or not worker.alive:
             if worker is not None:
                 self.collect_output(worker)
                 worker.close()
-            worker = self._workers[key] = self.start_worker(module, substitute)
+            worker = self._workers[module] = self.start_worker(module, [])
         return worker
 
     def close_workers(self) -> None:

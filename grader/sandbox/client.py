@@ -199,8 +199,14 @@ class Worker:
 
     # ------------------------------------------------------------------ calls
 
-    def call(self, function: str, args: tuple, kwargs: dict, grad: bool = False) -> CallResult:
-        """Run ``function(*args, **kwargs)`` in the worker; raises StudentRaised, FunctionMissing."""
+    def call(
+        self, function: str, args: tuple, kwargs: dict, grad: bool = False, substitute: list[str] | None = None
+    ) -> CallResult:
+        """Run ``function(*args, **kwargs)`` in the worker; raises StudentRaised, FunctionMissing.
+
+        ``substitute`` names the prerequisites the grading process's reference replaces
+        for this call (None: as the worker was configured).
+        """
         if not self.alive:
             raise WorkerFailure("the worker is no longer running", "crash")
         self.calls += 1
@@ -208,9 +214,10 @@ class Worker:
         call_id = self.next_id
         self._callbacks = {}
         value, blobs = protocol.encode_value((list(args), kwargs), on_callable=self._register_callback)
-        protocol.send(
-            self.sock, {"op": "call", "id": call_id, "function": function, "value": value, "grad": grad}, blobs
-        )
+        header = {"op": "call", "id": call_id, "function": function, "value": value, "grad": grad}
+        if substitute is not None:
+            header["substitute"] = list(substitute)
+        protocol.send(self.sock, header, blobs)
         deadline = time.monotonic() + self.limits.call_seconds
         header, blobs = self._receive(deadline, what=f"running {function}")
         if header.get("id") != call_id:

@@ -14,6 +14,7 @@ import __future__
 import ast
 import builtins
 import contextlib
+import gc
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -56,6 +57,10 @@ def zygote_main(control_fds: list[int]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _become_subreaper()
+    # Workers are forks: keep the collector away from the objects they inherit, or its
+    # first pass writes to (and copies) every page of the loaded torch.
+    gc.collect()
+    gc.freeze()
     workers: set[int] = set()
     while controls:
         ready, _, _ = select.select(controls, [], [])
@@ -142,6 +147,9 @@ class Worker:
         self.modules: list[str] = config["modules"]
         self.submission_dir: str = config["submission_dir"]
         self.namespaces: list[types.ModuleType] = []
+        self.substituted: set[str] = set()
+        self._originals: dict[str, object] = {}
+        self._proxies: dict[str, object] = {}
         self.next_callback_id = 0
 
     # ---------------------------------------------------------------- messaging
@@ -251,7 +259,7 @@ class Worker:
                 if not report[module]["ok"]:
                     # Later modules that import this one get the reference instead.
                     self._install_stand_in(module, self.config.get("functions", {}).get(module, []))
-        self._substitute(self.config.get("substitute", []))
+        self.use_substitutes(self.config.get("substitute", []))
         return report
 
     def _install_stand_in(self, module: str, functions: list[str]) -> None:
@@ -294,22 +302,42 @@ class Worker:
             module: {"ok": True, "functions": functions, "cell_errors": cell_errors} for module in self.modules
         }
 
-    def _substitute(self, names: list[str]) -> None:
-        """Replace prerequisites by the grading process's reference, everywhere they are bound."""
-        for qualified in names:
+    def use_substitutes(self, names: list[str]) -> None:
+        """Replace exactly these prerequisites by the grading process's reference.
+
+        Exercises of one module share a worker but not their prerequisites (softmax is
+        graded as the student wrote it, attention with a correct softmax), so every call
+        names its set: what is no longer wanted gets the student's function back.
+        """
+        wanted = {name for name in names if isinstance(name, str) and name.count(".") == 1}
+        for qualified in sorted(self.substituted - wanted):
+            self._rebind(qualified, self._proxies[qualified], self._originals[qualified])
+        for qualified in sorted(wanted - self.substituted):
             module, function = qualified.split(".")
             target = sys.modules.get(f"{PACKAGE}.{module}")
             if target is None:
                 continue
-            original = target.__dict__.get(function)
-            proxy = self.make_reference(qualified)
-            setattr(target, function, proxy)
-            if original is None:
-                continue
-            for namespace in {id(ns): ns for ns in [*self.namespaces, *_loaded_submodules()]}.values():
-                for key, value in list(namespace.__dict__.items()):
-                    if value is original:
-                        namespace.__dict__[key] = proxy
+            if qualified not in self._proxies:
+                self._originals[qualified] = target.__dict__.get(function)
+                self._proxies[qualified] = self.make_reference(qualified)
+            self._rebind(qualified, self._originals[qualified], self._proxies[qualified])
+        self.substituted = {q for q in wanted if q in self._proxies}
+
+    def _rebind(self, qualified: str, old: object, new: object) -> None:
+        """``new`` wherever ``old`` is bound: the module's attribute and every alias of it."""
+        module, function = qualified.split(".")
+        target = sys.modules.get(f"{PACKAGE}.{module}")
+        if target is not None:
+            if new is None:
+                target.__dict__.pop(function, None)
+            else:
+                setattr(target, function, new)
+        if old is None or new is None:
+            return
+        for namespace in {id(ns): ns for ns in [*self.namespaces, *_loaded_submodules()]}.values():
+            for key, value in list(namespace.__dict__.items()):
+                if value is old:
+                    namespace.__dict__[key] = new
 
     def resolve(self, qualified: str):
         module, function = qualified.split(".")
@@ -338,6 +366,8 @@ class Worker:
                 return
 
     def handle_call(self, header: dict, blobs: list[bytes]) -> None:
+        if isinstance(header.get("substitute"), list):
+            self.use_substitutes(header["substitute"])
         function = self.resolve(header["function"])
         if function is None:
             self.send({"op": "missing", "id": header["id"]})
