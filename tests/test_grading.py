@@ -75,3 +75,12 @@ def test_report_json_follows_the_contract(reference_report):
             assert set(check) >= {"name", "passed", "score", "max_score", "message"}
             assert check["score"] <= check["max_score"]
     assert abs(sum(e["score"] for e in data["exercises"]) - data["score"]) < 1e-9
+
+
+def test_what_one_module_does_at_import_cannot_cost_another(grader, course, submission_factory):
+    """Each module is graded in its own worker: a global setting made at import time by one
+    module (a classic: torch.set_default_dtype) reaches only the modules that import it."""
+    masks = (SOLUTIONS / "masks.py").read_text() + "\n\ntorch.set_default_dtype(torch.float64)\n"
+    report = grader.grade(submission_factory({"masks": masks}))
+    lost = {e.name: e.score for e in report.exercises if e.score < e.max_score}
+    assert lost == {}, lost
