@@ -52,6 +52,7 @@ from .sandbox import landlock
 from .submission import Submission, load_submission
 
 MAX_CRASHES_PER_EXERCISE = 3
+SLOW_NOTEBOOK_SECONDS = 1.0
 INPUTS_UNCHANGED = "leaves its inputs unchanged"
 CHILD_GRACE_SECONDS = 600.0
 
@@ -189,6 +190,7 @@ class Grader:
         self.sandbox_facts: dict = {}
         self._deny: list[str] | None = None
         self._workers: dict[str, Worker] = {}
+        self._slow_notebook = False
         self._readable: list[str] | None = None
 
     # ------------------------------------------------------------------ workers
@@ -238,6 +240,7 @@ class Grader:
             readable_paths=self._readable,
             memory_bytes=self.limits.memory_bytes,
             load_seconds=self.limits.load_seconds,
+            notebook_definitions_only=self._slow_notebook,
         )
         worker = Worker(self.zygote, config, self.limits, self.course.reference)
         self.sandbox_facts = worker.sandbox_facts or self.sandbox_facts
@@ -318,9 +321,11 @@ class Grader:
         self.submission = load_submission(Path(path), self.course.modules, self.workdir)
         self.broken = {}
         self.output = []
+        self._slow_notebook = False
         exercises = exercises if exercises is not None else list(self.course.exercises)
         probe = self.probe()
         notes = list(self.submission.notes)
+        notes.extend(self._notebook_speed(probe))
         for module_info in probe.values():
             for cell_error in module_info.get("cell_errors", [])[:10]:
                 note = self._cell_note(cell_error, set(module_info.get("functions", [])))
@@ -341,6 +346,20 @@ class Grader:
             output="\n".join(self.output)[: self.limits.output_bytes],
             facts=self.facts(time.perf_counter() - started),
         )
+
+    def _notebook_speed(self, probe: dict) -> list[str]:
+        """A notebook whose cells take long (training, plots) is run in full once, by the
+        probe; the workers that grade it then run only its imports and definitions."""
+        if self.submission.kind != "notebook":
+            return []
+        seconds = max((info.get("seconds", 0.0) for info in probe.values() if isinstance(info, dict)), default=0.0)
+        if not isinstance(seconds, (int, float)) or seconds < SLOW_NOTEBOOK_SECONDS:
+            return []
+        self._slow_notebook = True
+        return [
+            f"the notebook's cells took {seconds:.1f} s to run; they were run in full once, and only their imports "
+            "and definitions for each exercise (keep training and plots out of the notebook you hand in)"
+        ]
 
     def _cell_note(self, cell_error: dict, defined: set[str]) -> str:
         """A notebook cell's failure, explained; importing an exercise defined elsewhere is fine."""

@@ -394,3 +394,16 @@ def test_cli_on_a_malformed_notebook_is_one_line_and_fails(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a valid Jupyter notebook" in lines[0], result.stderr
+
+
+def test_a_slow_notebook_runs_in_full_once_then_only_its_definitions(grader, course, tmp_path):
+    """Training or plotting cells cost their time once (the probe), not once per module."""
+    book = notebook(
+        ("code", IMPORTS + "import time\n"),
+        ("code", "time.sleep(1.5)  # 'training'\nlosses = [1.0, 0.5]\n"),
+        ("code", SOFTMAX),
+    )
+    report, results = grade(grader, course, write(tmp_path, book), "attention.softmax")
+    assert full_marks(results["attention.softmax"])
+    assert notes_about(report, "the notebook's cells took", "only their imports and definitions")
+    assert results["attention.softmax"].seconds < 1.5  # its worker did not sleep again

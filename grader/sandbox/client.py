@@ -133,6 +133,7 @@ class WorkerConfig:
     readable_paths: list[str] | None = None
     memory_bytes: int | None = None
     load_seconds: float = 20.0  # the hard limit on loading; notebook cells get a share of it
+    notebook_definitions_only: bool = False  # a slow notebook: run only its imports and definitions
 
     def to_json(self) -> dict:
         return {
@@ -153,6 +154,7 @@ class WorkerConfig:
             "notebook_seconds": max(1.0, min(10.0, self.load_seconds / 2)),
             "cell_seconds": max(1.0, min(10.0, self.load_seconds / 2)),
             "definition_seconds": max(0.5, min(2.0, self.load_seconds / 10)),
+            "notebook_definitions_only": self.notebook_definitions_only,
         }
 
 
