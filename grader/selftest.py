@@ -300,6 +300,25 @@ def select_mistakes(course: Course, mutants: list[Any], exercises: list[Exercise
     return [m for m in mutants if m.exercise in names or (m.exercise not in known and module_of(m) in modules)]
 
 
+def _graded_part(
+    grader: Any, folder: Path, chosen: list[Exercise], what: str,
+    failures: Callable[[Report], list[str]], summary: Callable[[Report], str],
+    echo: Callable[[str], None], title: str,
+) -> list[str]:
+    """Grade ``folder`` and report what is wrong with the result, or a one-line summary."""
+    ok, bad, _ = _symbols()
+    echo("")
+    echo(title)
+    started = time.perf_counter()
+    report, error = _grade_part(grader, folder, chosen, what)
+    problems = [error] if error else failures(report)
+    for line in problems:
+        echo(f"   {bad} {line}")
+    if not problems:
+        echo(f"   {ok} {summary(report)}  ({time.perf_counter() - started:.1f} s)")
+    return problems
+
+
 def run_selftest(
     course: Course,
     grader: Any,
@@ -321,31 +340,21 @@ def run_selftest(
          f"{len(selected)} known mistakes ({mistakes_label})")
 
     # 1. the reference ---------------------------------------------------------------
-    echo("")
-    echo(f"1. The reference ({solutions_dir}) passes every check")
-    part = time.perf_counter()
-    report, error = _grade_part(grader, solutions_dir, chosen, "reference")
-    result.reference = [error] if error else _reference_failures(report)
-    if result.reference:
-        for line in result.reference:
-            echo(f"   {bad} {line}")
-    else:
+    def reference_summary(report: Report) -> str:
         checks = sum(len(r.checks) for r in report.exercises)
-        echo(f"   {ok} {_points(report.score)} / {_points(report.max_score)}: all {checks} checks pass  "
-             f"({time.perf_counter() - part:.1f} s)")
+        return f"{_points(report.score)} / {_points(report.max_score)}: all {checks} checks pass"
+
+    result.reference = _graded_part(
+        grader, solutions_dir, chosen, "reference", _reference_failures, reference_summary, echo,
+        f"1. The reference ({solutions_dir}) passes every check",
+    )
 
     # 2. the stubs -------------------------------------------------------------------
-    echo("")
-    echo(f"2. The stubs ({exercises_dir}) score 0, every exercise {NOT_IMPLEMENTED!r}")
-    part = time.perf_counter()
-    report, error = _grade_part(grader, exercises_dir, chosen, "stubs")
-    result.stubs = [error] if error else _stub_failures(report)
-    if result.stubs:
-        for line in result.stubs:
-            echo(f"   {bad} {line}")
-    else:
-        echo(f"   {ok} 0 / {_points(report.max_score)} on all {len(report.exercises)} exercises  "
-             f"({time.perf_counter() - part:.1f} s)")
+    result.stubs = _graded_part(
+        grader, exercises_dir, chosen, "stubs", _stub_failures,
+        lambda report: f"0 / {_points(report.max_score)} on all {len(report.exercises)} exercises", echo,
+        f"2. The stubs ({exercises_dir}) score 0, every exercise {NOT_IMPLEMENTED!r}",
+    )
 
     # 3. the known mistakes ----------------------------------------------------------
     echo("")
