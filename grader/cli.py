@@ -87,13 +87,21 @@ def list_exercises() -> None:
     """The exercises, their functions, checks and points."""
     from .course import load_course
 
+    from .release import hidden_checks
+
     course = load_course()
+    hidden = hidden_checks() or {}
     width = max(len(e.name) for e in course.exercises)
     click.echo(f"{'exercise':<{width}}  points  checks  builds on")
     for exercise in course.exercises:
         uses = ", ".join(exercise.uses) or "-"
-        click.echo(f"{exercise.name:<{width}}  {exercise.max_score:>6g}  {len(exercise.checks) + 1:>6}  {uses}")
-    click.echo(f"{'total':<{width}}  {course.max_score:>6g}")
+        points = exercise.max_score + sum(p for _, p in hidden.get(exercise.name, []))
+        checks = len(exercise.checks) + 1 + len(hidden.get(exercise.name, []))
+        click.echo(f"{exercise.name:<{width}}  {points:>6g}  {checks:>6}  {uses}")
+    kept_back = [p for checks in hidden.values() for _, p in checks]
+    click.echo(f"{'total':<{width}}  {course.max_score + sum(kept_back):>6g}")
+    if kept_back:
+        click.echo(f"({len(kept_back)} hidden checks, {sum(kept_back):g} points, are graded only by your instructor)")
 
 
 @cli.command()

@@ -64,18 +64,25 @@ def handout_dir() -> Path:
     return Path(__file__).resolve().parent / RECORDED
 
 
-def installed_handout():
-    """In a hand-out: load the recordings and return the runner's :class:`Handout`; else None."""
+def hidden_checks() -> dict[str, list[tuple[str, float]]] | None:
+    """In a hand-out: the checks kept back, ``exercise -> [(check, points)]``; else None."""
     manifest = handout_dir() / MANIFEST
     if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    return {name: [(c, float(p)) for c, p in checks] for name, checks in data.get("hidden", {}).items()}
+
+
+def installed_handout():
+    """In a hand-out: load the recordings and return the runner's :class:`Handout`; else None."""
+    hidden = hidden_checks()
+    if hidden is None:
         return None
     from .examples import BOOK
     from .runner import Handout
 
-    data = json.loads(manifest.read_text(encoding="utf-8"))
     BOOK.load(handout_dir() / EXAMPLES_FILE)
     recording.load(handout_dir() / REFERENCE_FILE)
-    hidden = {name: [(c, float(p)) for c, p in checks] for name, checks in data.get("hidden", {}).items()}
     return Handout(hidden=hidden)
 
 

@@ -74,6 +74,8 @@ def test_hidden_checks_and_search_helpers_are_kept_back(handout):
     assert HIDDEN not in shipped
     assert "def reference_pool" not in shipped  # the beam search the strategies used to pick models
     assert "from solutions" not in shipped
+    listed = run_in(handout, "list", cwd=handout).stdout
+    assert "hidden checks" in listed and "graded only by your instructor" in listed
 
 
 def test_checks_source_rewrite_is_valid_python():
