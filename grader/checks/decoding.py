@@ -84,6 +84,11 @@ class ToyLM:
         """What identifies the model (its distribution), for recorded reference results."""
         return (self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens, self.eos_bias, self.scale)
 
+    def __deepcopy__(self, memo: dict) -> "ToyLM":
+        """A copy for a replayed example: the same model, counters at zero, the cache shared
+        (its rows are never changed in place: what a student gets is a copy on the wire)."""
+        return self.fresh()
+
     def fresh(self) -> "ToyLM":
         """The same model with its call counters at zero (and the cache shared)."""
         twin = ToyLM(self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens,

@@ -40,6 +40,7 @@ DTYPES: dict[str, torch.dtype] = {
     "bool": torch.bool,
 }
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+ITEMSIZES = {dtype: torch.empty((), dtype=dtype).element_size() for dtype in DTYPES.values()}
 
 
 class ProtocolError(Exception):
@@ -119,7 +120,9 @@ class Encoder:
             data = data.resolve_conj()
         if data.is_neg():
             data = data.resolve_neg()
-        data = data.to("cpu").contiguous()
+        if data.device.type != "cpu":
+            data = data.to("cpu")
+        data = data.contiguous()
         if data.dtype == torch.bfloat16:
             raw = data.view(torch.int16).numpy().tobytes()
         else:
@@ -226,7 +229,7 @@ class Decoder:
             raise ProtocolError("malformed tensor shape")
         dtype = DTYPES[dtype_name]
         numel = math.prod(shape)
-        itemsize = torch.empty((), dtype=dtype).element_size()
+        itemsize = ITEMSIZES[dtype]
         raw = self.blobs[index]
         if numel * itemsize != len(raw):
             raise ProtocolError("tensor size does not match its data")
