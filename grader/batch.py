@@ -83,15 +83,16 @@ def discover(folder: Path) -> list[Entry]:
         if child.name.startswith((".", "__")):
             continue
         match = CANVAS_NAME.match(child.name) if child.is_file() else None
-        if match and child.suffix in SUBMISSION_SUFFIXES:
+        suffix = child.suffix.lower()
+        if match and suffix in SUBMISSION_SUFFIXES:
             key = f"{match['student']}_{match['user']}"
             entry = canvas.setdefault(key, Entry(name=key, path=None))
             entry.files.append(child)
         elif child.is_dir():
             entries.append(Entry(submitters.get(child.name, child.name), child))
-        elif child.suffix in (".zip", ".ipynb"):
+        elif suffix in (".zip", ".ipynb"):
             entries.append(Entry(child.stem, child))
-        elif child.suffix == ".py":
+        elif suffix == ".py":
             entries.append(Entry(child.stem, None, problem="a lone .py file: submit the exercises folder, a zip or a notebook"))
     entries.extend(canvas.values())
     names: dict[str, int] = {}
@@ -107,7 +108,7 @@ def discover(folder: Path) -> list[Entry]:
 def stage_canvas(entry: Entry, staging: Path) -> Path:
     """Canvas files of one student as one submission (a folder, or their single archive)."""
     originals = [(CANVAS_RESUBMISSION.sub("", CANVAS_NAME.match(f.name)["original"]), f) for f in entry.files]
-    archives = [(name, f) for name, f in originals if Path(name).suffix in (".zip", ".ipynb")]
+    archives = [(name, f) for name, f in originals if Path(name).suffix.lower() in (".zip", ".ipynb")]
     if len(archives) == 1 and len(originals) == 1:
         return archives[0][1]
     target = staging / entry.name

@@ -64,11 +64,12 @@ def load_submission(path: Path, modules: list[str], workdir: Path) -> Submission
     if path.is_dir():
         source = _module_folder(path, modules)
         return _copy_modules(source, target, modules, name)
-    if path.suffix == ".zip":
+    suffix = path.suffix.lower()  # NOTEBOOK.IPYNB and WORK.ZIP are what some systems save
+    if suffix == ".zip":
         return _load_zip(path, target, modules, name, workdir)
-    if path.suffix == ".ipynb":
+    if suffix == ".ipynb":
         return _load_notebook(path, target, name, modules)
-    if path.suffix == ".py":
+    if suffix == ".py":
         return _copy_modules(path.parent, target, [path.stem] if path.stem in modules else [], name)
     raise SubmissionError(f"{path}: not a folder, a .zip or a .ipynb notebook")
 
@@ -122,20 +123,32 @@ def _load_zip(path: Path, target: Path, modules: list[str], name: str, workdir: 
             total = 0
             for entry in entries:
                 parts = Path(entry.filename).parts
-                if entry.is_dir() or not entry.filename.endswith(".py") or "__MACOSX" in parts:
+                kind = Path(entry.filename).suffix.lower()
+                if entry.is_dir() or kind not in (".py", ".ipynb") or "__MACOSX" in parts:
                     continue
-                if entry.filename.startswith("/") or ".." in parts or len(parts) > 3:
+                if entry.filename.startswith("/") or ".." in parts or len(parts) > 3 or ".ipynb_checkpoints" in parts:
                     continue
+                limit = MAX_FILE_BYTES if kind == ".py" else MAX_NOTEBOOK_BYTES
                 total += entry.file_size
-                if entry.file_size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                if entry.file_size > limit or total > MAX_TOTAL_BYTES:
                     raise SubmissionError(f"{path}: too large once unpacked")
                 destination = extracted.joinpath(*parts)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(entry) as source, open(destination, "wb") as out:
-                    out.write(source.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES])
+                    out.write(source.read(limit + 1)[:limit])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         raise SubmissionError(f"{path}: not a readable zip file ({error})") from None
-    return _copy_modules(_module_folder(extracted, modules), target, modules, name)
+    folder = _module_folder(extracted, modules)
+    if not any((folder / f"{m}.py").is_file() for m in modules):
+        notebooks = sorted(p for p in extracted.rglob("*") if p.suffix.lower() == ".ipynb")
+        if len(notebooks) == 1:
+            submission = _load_notebook(notebooks[0], target, name, modules)
+            submission.notes.insert(0, f"graded the notebook {notebooks[0].relative_to(extracted)} found in the zip")
+            return submission
+        if len(notebooks) > 1:
+            found = ", ".join(str(p.relative_to(extracted)) for p in notebooks[:5])
+            raise SubmissionError(f"{path}: the zip holds several notebooks ({found}) and no exercise module; submit one")
+    return _copy_modules(folder, target, modules, name)
 
 
 def _load_notebook(path: Path, target: Path, name: str, modules: Iterable[str] = ()) -> Submission:

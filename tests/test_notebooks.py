@@ -407,3 +407,40 @@ def test_a_slow_notebook_runs_in_full_once_then_only_its_definitions(grader, cou
     assert full_marks(results["attention.softmax"])
     assert notes_about(report, "the notebook's cells took", "only their imports and definitions")
     assert results["attention.softmax"].seconds < 1.5  # its worker did not sleep again
+
+
+# ------------------------------------------------------------------------------ packaging
+
+
+def test_a_notebook_zipped_alone_is_graded(grader, course, tmp_path):
+    import zipfile
+
+    path = write(tmp_path, notebook(("code", IMPORTS), ("code", SOFTMAX)))
+    archive = tmp_path / "work.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.write(path, "week3/student.ipynb")
+        handle.writestr("week3/.ipynb_checkpoints/student-checkpoint.ipynb", path.read_text())
+    report, results = grade(grader, course, archive, "attention.softmax")
+    assert full_marks(results["attention.softmax"])
+    assert notes_about(report, "graded the notebook week3/student.ipynb found in the zip")
+
+
+def test_a_zip_of_several_notebooks_is_refused_in_one_line(grader, course, tmp_path):
+    import zipfile
+
+    from grader.submission import SubmissionError
+
+    path = write(tmp_path, notebook(("code", SOFTMAX)))
+    archive = tmp_path / "work.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.write(path, "a.ipynb")
+        handle.write(path, "b.ipynb")
+    with pytest.raises(SubmissionError, match="several notebooks"):
+        grader.grade(archive, course.select(("attention.softmax",)))
+
+
+def test_upper_case_suffixes_are_understood(grader, course, tmp_path):
+    path = write(tmp_path, notebook(("code", IMPORTS), ("code", SOFTMAX)))
+    shouting = path.rename(tmp_path / "STUDENT.IPYNB")
+    report, results = grade(grader, course, shouting, "attention.softmax")
+    assert full_marks(results["attention.softmax"])
