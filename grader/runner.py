@@ -282,6 +282,10 @@ class Grader:
                 worker = self.start_worker(None, [], import_all=True)
                 break
             except WorkerFailure as failure:
+                if self.submission.kind == "notebook":  # one namespace: every module fails alike
+                    message = f"the notebook's cells stopped the interpreter: {failure.message}"
+                    self.broken.update((module, message) for module in self.course.modules)
+                    return {}
                 if failure.module is None or failure.module in self.broken:
                     return self._probe_one_by_one()
                 self.broken[failure.module] = failure.message
@@ -492,6 +496,8 @@ class Grader:
         if submission.kind == "package" and exercise.module not in submission.present:
             return "missing", f"{filename} is not in the submission"
         if exercise.module in self.broken:
+            if submission.kind == "notebook":
+                return "import error", self.broken[exercise.module]
             return "import error", f"{filename} could not be imported: {self.broken[exercise.module]}"
         functions = probe.get(exercise.module, {}).get("functions", [])
         if exercise.function not in functions:

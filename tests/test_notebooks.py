@@ -444,3 +444,12 @@ def test_upper_case_suffixes_are_understood(grader, course, tmp_path):
     shouting = path.rename(tmp_path / "STUDENT.IPYNB")
     report, results = grade(grader, course, shouting, "attention.softmax")
     assert full_marks(results["attention.softmax"])
+
+
+def test_a_notebook_that_kills_the_interpreter_is_reported_once(grader, course, tmp_path):
+    """One namespace for all modules: the notebook is not run again for each of them."""
+    book = notebook(("code", IMPORTS + SOFTMAX), ("code", "import os\nos._exit(3)\n"))
+    report, results = grade(grader, course, write(tmp_path, book), "attention.softmax", "masks.causal_mask")
+    for result in results.values():
+        assert result.status == "import error" and result.score == 0
+        assert "the notebook's cells stopped the interpreter" in result.note
