@@ -397,6 +397,9 @@ with the concept explained and a cell that checks your work):
 
 {modules}
 
+The notebooks need Jupyter, which this project does not install (`pip install notebook`,
+then `jupyter notebook notebooks/`); each notebook finds `exercises/` one folder up.
+
 Replace each `raise NotImplementedError(...)` with your code, then check:
 
 ```bash
