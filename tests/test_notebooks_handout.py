@@ -15,7 +15,6 @@ import linecache
 import re
 import textwrap
 import uuid
-from pathlib import Path
 
 import nbformat
 import pytest
