@@ -70,6 +70,12 @@ class ExerciseResult:
     def max_score(self) -> float:
         return round(sum(c.max_score for c in self.checks), 6)
 
+    @property
+    def complete_where_run(self) -> bool:
+        """Every point that could be earned was: hidden checks a hand-out did not run aside."""
+        not_run = sum(c.max_score for c in self.checks if c.not_run)
+        return self.score >= self.max_score - not_run
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ExerciseResult":
         return cls(

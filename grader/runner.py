@@ -615,7 +615,7 @@ class Grader:
 
     def _own_prerequisites(self, exercise: Exercise, graded: dict[str, ExerciseResult]) -> list[CheckResult]:
         """Tell the student when their own prerequisite is what breaks this function."""
-        failing = [u for u in exercise.uses if u in graded and graded[u].score < graded[u].max_score]
+        failing = [u for u in exercise.uses if u in graded and not graded[u].complete_where_run]
         if self.handout:
             return self._own_prerequisites_note(exercise, failing, graded)
         if not failing or not exercise.checks or not graded[exercise.name].checks[0].passed:
@@ -645,7 +645,7 @@ class Grader:
         exercise: Exercise, failing: list[str], graded: dict[str, ExerciseResult]
     ) -> list[CheckResult]:
         """In a hand-out the student's own prerequisites are used: say so where it matters."""
-        if not failing or graded[exercise.name].score >= graded[exercise.name].max_score - _hidden_points(graded[exercise.name]):
+        if not failing or graded[exercise.name].complete_where_run:
             return []
         names = ", ".join(failing)
         return [
@@ -666,10 +666,6 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _hidden_points(result: ExerciseResult) -> float:
-    return sum(c.max_score for c in result.checks if c.not_run)
 
 
 def _read_all(fd: int, seconds: float) -> bytes | None:

@@ -197,6 +197,20 @@ def test_the_check_cell_of_a_handout_notebook_works_in_the_handout(handout, tmp_
     assert re.search(r"total\s+18 / 18\s+100%", result.stdout), result.stdout[-2000:]
 
 
+def test_a_prerequisite_short_only_of_hidden_checks_is_not_blamed(handout, tmp_path):
+    """Attention has a hidden check, so locally it scores below its maximum; a mistake in
+    multi-head attention must still not be put down to the student's own attention."""
+    mutant = next(m for m in all_mutants() if m.exercise == "multihead.multi_head_attention")
+    folder = tmp_path / "mine"
+    shutil.copytree(SOLUTIONS, folder)
+    path = folder / "multihead.py"
+    path.write_text(mutant.apply(path.read_text()))
+    report = local_report(handout, folder)
+    mha = next(e for e in report["exercises"] if e["name"] == "multihead.multi_head_attention")
+    assert mha["score"] < mha["max_score"]
+    assert not [c["name"] for c in mha["checks"] if c["name"].startswith("with your own")]
+
+
 def test_release_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "something").write_text("x")
     result = subprocess.run([sys.executable, "-m", "grader", "release", str(tmp_path)], cwd=ROOT,

@@ -33,12 +33,6 @@ def not_run_note(report: Report) -> str:
     )
 
 
-def publicly_complete(exercise: ExerciseResult) -> bool:
-    """Every point that could be earned here was earned (hidden checks not run aside)."""
-    hidden = sum(c.max_score for c in exercise.checks if c.not_run)
-    return exercise.score >= exercise.max_score - hidden
-
-
 def input_label(check: CheckResult) -> str:
     return check.details.get("input_label", "smallest failing input")
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..results import CheckResult, Report
-from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent, publicly_complete
+from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 
 def _symbols() -> tuple[str, str, str]:
@@ -21,7 +21,7 @@ def render(report: Report, color: bool = False) -> str:
     lines = [style(f"Grading {report.submission}", bold=True) + f"  ({facts_line(report)})", ""]
     width = max([len(e.name) for e in report.exercises] + [8])
     for exercise in report.exercises:
-        full = publicly_complete(exercise)
+        full = exercise.complete_where_run
         symbol = ok if full else none if exercise.score == 0 and exercise.status != "graded" else bad
         colour = "green" if exercise.score == exercise.max_score else "yellow" if full or exercise.score else "red"
         score = f"{fmt_points(exercise.score):>5} / {fmt_points(exercise.max_score):<5}"
