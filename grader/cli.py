@@ -214,16 +214,16 @@ def gradescope_zip(target: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
 def release(out: Path, force: bool) -> None:
     """Build the student hand-out in OUT: stubs, notebooks, grader and public checks, no solutions."""
+    from .course import reference_folders
     from .release import ReleaseError, build_handout
 
-    try:
-        import solutions
-    except ImportError:
-        raise GraderError("the reference solutions are not importable here (is this already a hand-out?)") from None
+    folders = reference_folders()
+    if not folders:
+        raise GraderError("the reference solutions are not importable here (is this already a hand-out?)")
     if out.exists() and not out.is_dir():
         raise GraderError(f"{out}: exists and is not a folder")
     try:
-        summary = build_handout(out, Path(solutions.__path__[0]), force=force)
+        summary = build_handout(out, folders[0], force=force)
     except ReleaseError as error:
         raise GraderError(str(error)) from None
     click.echo(

@@ -22,6 +22,7 @@ import importlib
 import inspect
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from hypothesis.strategies import SearchStrategy
@@ -208,6 +209,15 @@ def run_device() -> str:
     pass ``device=run_device()`` where a function takes a device argument.
     """
     return _run["device"]
+
+
+def reference_folders() -> list[Path]:
+    """Where the reference solutions (the ``solutions`` package) live; none in a student hand-out."""
+    try:
+        import solutions
+    except ImportError:
+        return []
+    return [Path(p).resolve() for p in solutions.__path__]
 
 
 def set_run_device(device: str) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, recording
-from .authoring import render_exercises, solution_lines
+from .authoring import generate_exercises, solution_lines
 from .course import Course, Exercise
 from .examples import ExampleBook
 
@@ -103,7 +103,7 @@ def build_handout(out: Path, solutions_dir: Path, checks_package: str = "grader.
     with tempfile.TemporaryDirectory(prefix="release-") as staging:
         stage = Path(staging) / "handout"
         _write_package(stage, course, book, solutions_dir)
-        _write_exercises(stage / "exercises", solutions_dir)
+        generate_exercises(solutions_dir, stage / "exercises")
         summary.notebooks = _write_notebooks(stage / "notebooks", stage / "exercises")
         (stage / "README.md").write_text(student_readme(course), encoding="utf-8")
         (stage / "pyproject.toml").write_text(PYPROJECT.format(version=__version__), encoding="utf-8")
@@ -289,12 +289,6 @@ def _exported_names(tree: ast.Module) -> set[str]:
 
 
 # ---------------------------------------------------------------------------- the student's files
-
-
-def _write_exercises(target: Path, solutions_dir: Path) -> None:
-    target.mkdir(parents=True)
-    for name, text in render_exercises(solutions_dir).items():
-        (target / name).write_text(text, encoding="utf-8")
 
 
 def _write_notebooks(target: Path, exercises_dir: Path) -> list[Path]:

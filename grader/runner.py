@@ -33,7 +33,7 @@ from . import __version__, course as course_module
 from .compare import CheckFailed, device_of
 from .course import Check, Course, Exercise, Student
 from .describe import describe
-from .examples import BOOK, ExampleBook, fresh_copy, hypothesis_test
+from .examples import BOOK, ExampleBook, hypothesis_test
 from .recording import NotRecorded
 from .results import CheckResult, ExerciseResult, Report
 from .sandbox.client import (
@@ -203,13 +203,7 @@ class Grader:
         return self._deny
 
     def _find_deny_paths(self) -> list[str]:
-        roots = {Path(__file__).resolve().parent}
-        try:
-            import solutions
-        except ImportError:  # a student hand-out: no reference to hide
-            pass
-        else:
-            roots |= {Path(p).resolve() for p in solutions.__path__}
+        roots = {Path(__file__).resolve().parent, *course_module.reference_folders()}
         local = Path.cwd() / "solutions"
         if local.is_dir():
             roots.add(local.resolve())
@@ -579,14 +573,9 @@ class Grader:
         if not check.strategies:
             body({})
             return
-        if self.handout:
-            recorded = self.examples.get(exercise, check, max_examples)
-            if recorded is None:
-                raise ExamplesNotRecorded(check.name)
-            for values in recorded:
-                body(fresh_copy(values))
-            return
-        if self.replay:
+        if self.handout and not self.examples.has(exercise, check, max_examples):
+            raise ExamplesNotRecorded(check.name)
+        if self.replay or self.handout:
             try:
                 for values in self.examples.replay(exercise, check, max_examples):
                     body(values)
@@ -594,7 +583,8 @@ class Grader:
             except FunctionMissing:
                 raise
             except Exception:  # noqa: BLE001 - any failure is hypothesis's to shrink
-                pass
+                if self.handout:
+                    raise  # no search here: the recorded failing input is the report
         hypothesis_test(check, max_examples or check.examples, body)()
 
     def _inputs_unchanged(self, exercise: Exercise, session: _Session) -> CheckResult:
