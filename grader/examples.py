@@ -85,8 +85,8 @@ class ExampleBook:
     def key(exercise: Exercise, check: Check, max_examples: int | None = None) -> Key:
         return (exercise.name, check.name, check.examples if max_examples is None else max_examples)
 
-    def get(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> list[dict] | None:
-        return self._examples.get(self.key(exercise, check, max_examples))
+    def has(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> bool:
+        return self.key(exercise, check, max_examples) in self._examples
 
     def record(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> list[dict]:
         """Draw the examples hypothesis would run ``check`` on (all passing), once."""
@@ -131,9 +131,6 @@ class ExampleBook:
 
     def load(self, path: Path) -> None:
         self.loads(Path(path).read_bytes())
-
-    def has(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> bool:
-        return self.key(exercise, check, max_examples) in self._examples
 
 
 def fresh_copy(value: Any) -> Any:

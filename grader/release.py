@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
-import importlib
 import inspect
 import json
 import re
@@ -34,6 +33,7 @@ from . import __version__, recording
 from .authoring import generate_exercises, solution_lines
 from .course import Course, Exercise
 from .examples import ExampleBook
+from .notebooks import write_notebooks
 
 RECORDED = "recorded"
 MANIFEST = "handout.json"
@@ -104,7 +104,7 @@ def build_handout(out: Path, solutions_dir: Path, checks_package: str = "grader.
         stage = Path(staging) / "handout"
         _write_package(stage, course, book, solutions_dir)
         generate_exercises(solutions_dir, stage / "exercises")
-        summary.notebooks = _write_notebooks(stage / "notebooks", stage / "exercises")
+        summary.notebooks = write_notebooks(stage / "notebooks", stage / "exercises")
         (stage / "README.md").write_text(student_readme(course), encoding="utf-8")
         (stage / "pyproject.toml").write_text(PYPROJECT.format(version=__version__), encoding="utf-8")
         leaks = find_solution_leaks(stage, solutions_dir)
@@ -289,14 +289,6 @@ def _exported_names(tree: ast.Module) -> set[str]:
 
 
 # ---------------------------------------------------------------------------- the student's files
-
-
-def _write_notebooks(target: Path, exercises_dir: Path) -> list[Path]:
-    try:
-        notebooks = importlib.import_module("grader.notebooks")
-    except ImportError:
-        return []
-    return list(notebooks.write_notebooks(target, exercises_dir))
 
 
 def find_solution_leaks(folder: Path, solutions_dir: Path) -> list[str]:

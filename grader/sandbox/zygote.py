@@ -49,6 +49,7 @@ class Zygote:
         for _, child in pairs:
             child.close()
         self.controls = [parent for parent, _ in pairs]
+        self._requests = 0
         self.control = self.controls[0]
         self.lock = threading.Lock()
 
@@ -88,7 +89,7 @@ class Zygote:
     def _request_id(self) -> str:
         """Unique per process and request: a grading process killed mid-request leaves its
         reply on the channel, and the process that takes the channel over must skip it."""
-        self._requests = getattr(self, "_requests", 0) + 1
+        self._requests += 1
         return f"{os.getpid()}-{self._requests}"
 
     def _reply(self, request: str) -> dict | None:
