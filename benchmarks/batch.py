@@ -5,13 +5,18 @@ steady state: between the first and the last result written), the overhead per
 submission over the time its checks take, and the time to re-run a finished batch
 (everything from the cache).
 
-    python benchmarks/batch.py [--copies 10] [--workers 1 2]
+The grader keeps the examples it draws per machine (``$XDG_CACHE_HOME``); the benchmark
+starts from an empty one, so its first run draws them ("cold") and later runs reuse them
+("warm"), as an instructor's second batch would. ``--cold`` empties it before every run.
+
+    python benchmarks/batch.py [--copies 10] [--workers 1 2] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,11 +43,11 @@ def make_class(folder: Path, copies: int) -> None:
                     handle.write(BUG)
 
 
-def run(submissions: Path, out: Path, workers: int) -> float:
+def run(submissions: Path, out: Path, workers: int, cache: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "grader", "batch", str(submissions), "-o", str(out), "--workers", str(workers)],
-        cwd=ROOT, check=True, stderr=subprocess.DEVNULL,
+        cwd=ROOT, check=True, stderr=subprocess.DEVNULL, env={**os.environ, "XDG_CACHE_HOME": str(cache)},
     )
     return time.perf_counter() - started
 
@@ -51,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=10, help="reference copies (and as many buggy ones)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cold", action="store_true", help="draw the examples afresh in every run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         room = Path(tmp) / "class"
@@ -58,21 +64,25 @@ def main() -> None:
         make_class(room, args.copies)
         count = 2 * args.copies
         print(f"{count} submissions ({args.copies} reference, {args.copies} with a softmax bug)")
-        for workers in args.workers:
-            out = Path(tmp) / f"out{workers}"
-            wall = run(room, out, workers)
+        cache = Path(tmp) / "cache"
+        for index, workers in enumerate(args.workers):
+            if args.cold:
+                shutil.rmtree(cache, ignore_errors=True)
+            examples = "warm" if list(cache.glob("*/examples-*.pkl")) else "cold"
+            out = Path(tmp) / f"out{index}"
+            wall = run(room, out, workers, cache)
             reports = [json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.endswith(".results.json")]
             check_seconds = sum(e["seconds"] for r in reports for e in r["exercises"])
             per_submission = wall * workers / count
             written = sorted(p.stat().st_mtime for p in (out / ".cache").glob("*.json"))
             steady = 60 * (len(written) - 1) / (written[-1] - written[0]) if len(written) > 1 else float("nan")
             print(
-                f"workers={workers}: {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
+                f"workers={workers} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
                 f"(start-up included); steady state {steady:6.1f} submissions/min; "
                 f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
                 f"(overhead {per_submission - check_seconds / count:+.2f} s)"
             )
-            resume = run(room, out, workers)
+            resume = run(room, out, workers, cache)
             print(f"           re-run of the finished batch (all cached): {resume:.1f} s")
 
 

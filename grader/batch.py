@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .course import Course, reference_folders
+from .course import Course, course_fingerprint
 from .results import ExerciseResult, Report
 
 CANVAS_NAME = re.compile(r"^(?P<student>[a-z0-9]+)_(?:late_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<original>.+)$", re.I)
@@ -128,18 +128,6 @@ def content_hash(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def course_fingerprint(course: Course) -> str:
-    """Changes whenever the grader, a check or a reference changes."""
-    import grader
-
-    digest = hashlib.sha256(__version__.encode())
-    # In a student hand-out there is no reference: its recorded results are inside grader/.
-    for root in [Path(grader.__file__).parent, *reference_folders()]:
-        for file in sorted(root.rglob("*.py")):
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -363,9 +351,10 @@ def run_batch(
 
             run_on_dask(scheduler, tasks, device, asdict(limits or Limits()), on_result)
         elif tasks:
-            from .examples import BOOK
+            from .examples import BOOK, examples_file
 
-            BOOK.record_all(course.exercises)  # once, inherited by every grading process
+            # Once, inherited by every grading process, and kept for the next run.
+            BOOK.record_all(course.exercises, saved=examples_file(fingerprint) or cache / f"examples-{fingerprint}.pkl")
             pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
             pool.run(tasks, on_result)
     finally:

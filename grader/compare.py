@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -131,15 +131,16 @@ def expect_close(
     atol = default_atol if atol is None else atol
     actual = got.detach().to(torch.float64)
     wanted = expected.detach().to(torch.float64)
-    if actual.numel() == 0:
+    within = _within(actual, wanted, rtol, atol)
+    if bool(within.all()):  # the usual case (an empty result too): no NaN or infinity to excuse
         return
     both_nan = torch.isnan(actual) & torch.isnan(wanted)
     same_inf = torch.isinf(actual) & torch.isinf(wanted) & (actual == wanted)
-    error = (actual - wanted).abs()
-    ok = (error <= atol + rtol * wanted.abs()) | both_nan | same_inf
+    ok = within | both_nan | same_inf
     if bool(ok.all()):
         return
     bad = ~ok
+    error = (actual - wanted).abs()
     error = torch.where(torch.isfinite(error), error, torch.full_like(error, math.inf))
     scored = torch.where(bad, error, torch.full_like(error, -1.0))
     worst = int(scored.flatten().argmax())
@@ -174,6 +175,15 @@ def expect_close(
     )
 
 
+def _within(actual: torch.Tensor, wanted: torch.Tensor, rtol: float, atol: float) -> torch.Tensor:
+    """Where ``|actual - wanted| <= atol + rtol * |wanted|`` (never at a NaN), in float64.
+
+    In-place operations on the temporaries: this runs for every comparison of every
+    check, and a matching result needs nothing more.
+    """
+    return torch.le((actual - wanted).abs_(), wanted.abs().mul_(rtol).add_(atol))
+
+
 def expect_equal(got: Any, expected: torch.Tensor, *, what: str = "the output", hint: str = "") -> None:
     """Exact equality, for integer and boolean results (shape, dtype and values)."""
     got = expect_tensor(got, what)
@@ -195,6 +205,32 @@ def expect_equal(got: Any, expected: torch.Tensor, *, what: str = "the output", 
 def expect_true(condition: bool, message: str, *, hint: str = "") -> None:
     if not condition:
         raise CheckFailed(message, hint=hint)
+
+
+def expect_diagnosed(check: Callable[[], None], diagnose: Callable[[], None]) -> None:
+    """``check()`` (some ``expect_*`` calls); when it fails, ``diagnose()`` may fail first, better.
+
+    ``diagnose`` names a known mistake that a wrong result matches, or returns and lets the
+    failure of ``check`` stand. It costs extra reference computations, so it runs only
+    for a result that fails ``check``: a right result is never diagnosed (nor blamed for
+    also resembling a wrong formula). While ``grader release`` records the reference's
+    results for a hand-out, it always runs, first, so that its reference calls are
+    recorded and the hand-out can name the mistake too.
+    """
+    from .recording import MODE
+
+    if MODE["mode"] == "record":
+        diagnose()
+        check()
+        return
+    try:
+        check()
+    except CheckFailed as failure:
+        unexplained = failure
+    else:
+        return
+    diagnose()  # outside the handler, so that a better failure does not chain to the first
+    raise unexplained
 
 
 @contextlib.contextmanager
@@ -280,36 +316,37 @@ def _float64_leaves(args: tuple, kwargs: dict) -> tuple[list, tuple, dict]:
     leaves: list = []
 
     def convert(node: Any) -> Any:
-        if isinstance(node, torch.Tensor):
-            if node.is_floating_point():
-                leaf = node.detach().to(torch.float64).requires_grad_(True)
-                leaves.append(leaf)
-                return leaf
-            leaves.append(None)
+        if not isinstance(node, torch.Tensor):
             return node
-        if isinstance(node, tuple):
-            return tuple(convert(v) for v in node)
-        if isinstance(node, list):
-            return [convert(v) for v in node]
-        if isinstance(node, dict):
-            return {k: convert(v) for k, v in node.items()}
+        if node.is_floating_point():
+            leaf = node.detach().to(torch.float64).requires_grad_(True)
+            leaves.append(leaf)
+            return leaf
+        leaves.append(None)
         return node
 
-    new_args = tuple(convert(a) for a in args)
-    new_kwargs = {k: convert(v) for k, v in kwargs.items()}
+    new_args = _map(convert, args)
+    new_kwargs = _map(convert, kwargs)
     return leaves, new_args, new_kwargs
 
 
 def in_float64(*args: Any, **kwargs: Any) -> tuple[tuple, dict]:
-    """The arguments with floating tensors cast to float64 (for computing references)."""
-    _, new_args, new_kwargs = _float64_leaves(args, kwargs)
-    detach = lambda v: v.detach() if isinstance(v, torch.Tensor) else v  # noqa: E731
-    return tuple(_map(detach, a) for a in new_args), {k: _map(detach, v) for k, v in new_kwargs.items()}
+    """The arguments with floating tensors cast to float64 (for computing references), all detached."""
+    return _map(_detached_float64, args), _map(_detached_float64, kwargs)
+
+
+def _detached_float64(node: Any) -> Any:
+    if not isinstance(node, torch.Tensor):
+        return node
+    return node.detach().to(torch.float64) if node.is_floating_point() else node.detach()
 
 
 def _map(function: Any, node: Any) -> Any:
+    """``function`` applied to every leaf of nested tuples, lists and dicts (rebuilt as plain ones)."""
     if isinstance(node, tuple):
         return tuple(_map(function, v) for v in node)
     if isinstance(node, list):
         return [_map(function, v) for v in node]
+    if isinstance(node, dict):
+        return {k: _map(function, v) for k, v in node.items()}
     return function(node)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -97,11 +98,38 @@ class ExampleBook:
             self._examples[key] = drawn
         return self._examples[key]
 
-    def record_all(self, exercises: Iterable[Exercise]) -> None:
+    def record_all(self, exercises: Iterable[Exercise], saved: Path | None = None) -> None:
+        """Record the examples of every check; with ``saved``, reuse and keep them in that file.
+
+        The file's name must change with everything the examples depend on (the checks,
+        the grader, hypothesis and torch): see :func:`examples_file`.
+        """
+        if saved is not None:
+            self.reuse(saved)
+        known = len(self._examples)
         for exercise in exercises:
             for check in exercise.checks:
                 if check.strategies:
                     self.record(exercise, check)
+        if saved is not None and len(self._examples) != known:
+            self.keep(saved)
+
+    def reuse(self, saved: Path) -> None:
+        """Add the examples kept in ``saved``, if any (a damaged file is only a missed cache)."""
+        if saved.is_file():
+            try:
+                self.load(saved)
+            except Exception:  # noqa: BLE001 - unpickling a damaged file can raise anything
+                pass
+
+    def keep(self, saved: Path) -> None:
+        """Write every recorded example to ``saved``, atomically (a run in parallel may read it)."""
+        temporary = saved.with_name(f".{saved.name}.{os.getpid()}.tmp")
+        try:
+            self.save(temporary)
+            os.replace(temporary, saved)
+        except OSError:
+            temporary.unlink(missing_ok=True)
 
     def replay(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> Iterable[dict]:
         """Fresh copies of the recorded examples (a check may change what it is given)."""
@@ -151,6 +179,20 @@ def fresh_copy(value: Any) -> Any:
             object.__setattr__(copied, field.name, fresh_copy(getattr(value, field.name)))
         return copied
     return copy.deepcopy(value)
+
+
+def examples_file(fingerprint: str) -> Path | None:
+    """Where this machine keeps the examples of one version of the course (None: nowhere).
+
+    ``$XDG_CACHE_HOME/transformer-grader`` (``~/.cache/...`` by default): every batch and
+    every ``grader grade`` after the first on this machine skips drawing them.
+    """
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transformer-grader"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return root / f"examples-{fingerprint}.pkl" if os.access(root, os.W_OK) else None
 
 
 BOOK = ExampleBook()

@@ -12,8 +12,10 @@ import pytest
 from tests.conftest import ROOT
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_list_shows_every_exercise_with_points(course):
@@ -89,3 +91,23 @@ def test_html_escapes_student_text(tmp_path):
     report = Report("<b>eve</b>", "cpu", [ExerciseResult("masks.causal_mask", [check])])
     page = render(report, "html")
     assert "<script>" not in page and "&lt;script&gt;" in page and "<b>eve" not in page
+
+
+def test_the_official_grader_keeps_its_examples_for_the_next_run(tmp_path):
+    """Drawn once per machine and course version; a damaged file is drawn again, not an error."""
+    import os
+
+    from grader.examples import ExampleBook
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    first = run("grade", "solutions", "-e", "masks.causal_mask", env=env)
+    assert first.returncode == 0 and "4 / 4" in first.stdout
+    kept = list((tmp_path / "transformer-grader").glob("examples-*.pkl"))
+    assert len(kept) == 1
+    book = ExampleBook()
+    book.load(kept[0])
+    assert {key[0] for key in book.keys()} == {"masks.causal_mask"}
+    kept[0].write_bytes(b"damaged")
+    again = run("grade", "solutions", "-e", "masks.causal_mask", env=env)
+    assert again.returncode == 0 and "4 / 4" in again.stdout
+    assert kept[0].read_bytes() != b"damaged"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -66,3 +67,87 @@ def test_frames_roundtrip_over_a_socket():
     protocol.send(theirs, {"op": "result", "value": node}, blobs)
     header, got = protocol.recv(ours)
     assert header["op"] == "result" and torch.equal(protocol.Decoder(got).decode(header["value"]), torch.ones(3))
+
+
+def test_a_channel_reads_frames_sent_back_to_back_or_in_pieces():
+    ours, theirs = socket.socketpair()
+    channel = protocol.Channel(ours)
+    frames = [protocol.pack({"op": "x", "n": n}, [bytes([n]) * (n * 1000)]) for n in range(1, 4)]
+    theirs.sendall(frames[0] + frames[1])  # two frames in one write: the first recv reads both
+    for piece in (frames[2][:5], frames[2][5:50], frames[2][50:]):
+        theirs.sendall(piece)
+    got = [channel.recv() for _ in range(3)]
+    assert [h["n"] for h, _ in got] == [1, 2, 3]
+    assert [b[0] for _, b in got] == [bytes([n]) * (n * 1000) for n in range(1, 4)]
+
+
+def test_a_half_sent_frame_times_out_at_the_deadline():
+    import time
+
+    ours, theirs = socket.socketpair()
+    theirs.sendall(protocol.pack({"op": "x"}, [b"12345678"])[:-3])
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        protocol.Channel(ours).recv(deadline=started + 0.2)
+    assert 0.15 < time.monotonic() - started < 2
+
+
+class _Counter:
+    """A portable callable for the tests: its source is this little module."""
+
+    SOURCE = (
+        "import os\n"
+        "class Counter:\n"
+        "    def __init__(self, start):\n"
+        "        self.value = start\n"
+        "    def __call__(self):\n"
+        "        self.value += 1\n"
+        "        return (self.value, os.getpid())\n"
+    )
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __call__(self):
+        return (self.start + 1, os.getpid())
+
+    def sandbox_portable(self) -> protocol.Portable:
+        return protocol.Portable(self.SOURCE, "Counter", [self.start])
+
+
+def test_portable_callables_travel_as_code_only_when_asked_and_only_to_a_worker():
+    counter = _Counter(41)
+    node, blobs = protocol.encode_value([counter], on_callable=lambda f: 7)
+    assert node == [{"$callable": 7}]  # by default a callback, as any callable
+    node, blobs = protocol.encode_value([counter], on_callable=lambda f: 7, portable=True)
+    assert node[0]["$portable"] == 7 and node[0]["factory"] == "Counter"
+    with pytest.raises(protocol.ProtocolError):  # the grading process never runs code it receives
+        protocol.Decoder(blobs).decode(node)
+    built = []
+
+    def rebuild(token, source, factory, arguments):
+        namespace: dict = {}
+        exec(source, namespace)
+        built.append(token)
+        return namespace[factory](*arguments)
+
+    rebuilt = protocol.Decoder(blobs, on_portable=rebuild).decode(node)[0]
+    assert rebuilt() == (42, os.getpid()) and rebuilt() == (43, os.getpid()) and built == [7]
+
+
+def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(grader, course, submission_factory):
+    from grader.submission import load_submission
+
+    folder = submission_factory({"decoding": "def call_twice(step_fn):\n    return [step_fn(), step_fn()]\n"})
+    grader.submission = load_submission(folder, course.modules, grader.workdir)
+    worker = grader.start_worker("decoding", [])
+    try:
+        counter = _Counter(41)
+        ran = worker.call("decoding.call_twice", (counter,), {}).value
+        assert [value for value, _ in ran] == [42, 43]  # the worker's copy keeps its own state
+        assert {pid for _, pid in ran} != {os.getpid()}  # computed there: no round trip
+        called_back = worker.call("decoding.call_twice", (lambda: (0, os.getpid()),), {}).value
+        assert {pid for _, pid in called_back} == {os.getpid()}
+    finally:
+        worker.close()
+        grader.submission = None

@@ -70,6 +70,32 @@ def test_recorded_examples_are_what_hypothesis_draws(course):
     assert [repr(v) for v in again] == [repr(v) for v in recorded]
 
 
+def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(course, tmp_path, monkeypatch):
+    """A batch keeps its examples in its cache: the next run reads them instead of drawing."""
+    from grader import examples
+
+    exercises = [course["attention.softmax"], course["masks.causal_mask"]]
+    saved = tmp_path / "examples.pkl"
+    first = ExampleBook()
+    first.record_all(exercises, saved=saved)
+    assert saved.is_file() and len(first) > 0
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("hypothesis ran although the examples were saved")
+
+    monkeypatch.setattr(examples, "hypothesis_test", no_drawing)
+    second = ExampleBook()
+    second.record_all(exercises, saved=saved)
+    assert second.keys() == first.keys()
+    for key in first.keys():
+        assert [repr(v) for v in second._examples[key]] == [repr(v) for v in first._examples[key]]
+    saved.write_bytes(b"not a pickle")  # a damaged cache is redrawn, not an error
+    monkeypatch.undo()
+    third = ExampleBook()
+    third.record_all(exercises, saved=saved)
+    assert len(third) == len(first) and saved.read_bytes() != b"not a pickle"
+
+
 def test_replayed_examples_are_fresh_copies(course):
     """A check that changes its input in place cannot change what the next submission gets."""
     book = ExampleBook()

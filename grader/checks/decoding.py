@@ -6,13 +6,13 @@ prefix, so they depend on every earlier token, and are the same on every call. C
 drawn so that no two competing candidates are within ``MARGIN`` of each other (no ties,
 even after float32 rounding), so the reference answer is the only right one.
 
-The model is handed to the student's function as a callback: every ``step_fn`` call is
-one round trip to the grading process, so vocabularies, beams and lengths stay small.
+The model (``_toy_lm.py``) is handed to the student's function as ``step_fn``; the
+worker rebuilds it from its source and runs it locally, so a call costs no round trip to
+the grading process, which keeps its own copy to compute the expected answers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -26,6 +26,8 @@ from grader.compare import CheckFailed
 from grader.course import exercise
 from solutions import decoding as ref
 
+from ._toy_lm import NO_EOS, ToyLM, type_name
+
 POSITION = 7
 
 # A student may write greedy_decode as `beam_search(..., beam_width=1)[0]`: greedy is then
@@ -34,7 +36,6 @@ greedy_decode = exercise("decoding.greedy_decode", reference=ref.greedy_decode, 
 beam_search = exercise("decoding.beam_search", reference=ref.beam_search)
 
 MARGIN = 1e-4  # the smallest gap between competing candidates in a drawn case
-NO_EOS = -60.0  # an eos_bias that makes eos unreachable (log-prob about -60)
 
 RESULT_TYPES = (
     "tokens: a list of ints (a tuple or a 1-D integer tensor is accepted and converted); "
@@ -43,122 +44,6 @@ RESULT_TYPES = (
 
 
 # ----------------------------------------------------------------------------- the model
-
-
-class ToyLM:
-    """``step_fn(prefixes: LongTensor [n, t]) -> [n, V]`` float32 next-token log-probs.
-
-    The logits of a prefix are ``scale * randn(V)`` from a generator seeded by a hash of
-    ``(seed, prefix)``, plus ``eos_bias`` on ``eos_id``; the log-probs are their
-    ``log_softmax``. Calls are validated (a 2-D integer tensor of prefixes that start with
-    ``bos_id``, hold token ids in ``[0, V)``, contain no ``eos_id`` after ``bos_id``, and are
-    no longer than ``max_new_tokens``) and counted.
-    """
-
-    def __init__(
-        self,
-        vocab_size: int,
-        bos_id: int,
-        eos_id: int,
-        seed: int,
-        max_new_tokens: int,
-        eos_bias: float = 0.0,
-        scale: float = 1.5,
-    ) -> None:
-        self.vocab_size = vocab_size
-        self.bos_id = bos_id
-        self.eos_id = eos_id
-        self.seed = seed
-        self.max_new_tokens = max_new_tokens
-        self.eos_bias = eos_bias
-        self.scale = scale
-        self.calls = 0
-        self.rows = 0
-        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def __repr__(self) -> str:
-        eos = "unreachable" if self.eos_bias <= NO_EOS else f"{self.eos_bias:+g}"
-        return f"ToyLM(V={self.vocab_size}, seed={self.seed}, eos_bias={eos}): log-probs hashed from the whole prefix"
-
-    def recording_key(self) -> tuple:
-        """What identifies the model (its distribution), for recorded reference results."""
-        return (self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens, self.eos_bias, self.scale)
-
-    def __deepcopy__(self, memo: dict) -> "ToyLM":
-        """A copy for a replayed example: the same model, counters at zero, the cache shared
-        (its rows are never changed in place: what a student gets is a copy on the wire)."""
-        return self.fresh()
-
-    def fresh(self) -> "ToyLM":
-        """The same model with its call counters at zero (and the cache shared)."""
-        twin = ToyLM(self.vocab_size, self.bos_id, self.eos_id, self.seed, self.max_new_tokens,
-                     self.eos_bias, self.scale)
-        twin._cache = self._cache
-        return twin
-
-    # --------------------------------------------------------------- the distribution
-
-    def row(self, prefix: tuple[int, ...]) -> torch.Tensor:
-        """float32 ``[V]`` log-probs of the token after ``prefix`` (no validation)."""
-        prefix = tuple(int(t) for t in prefix)
-        cached = self._cache.get(prefix)
-        if cached is None:
-            digest = hashlib.blake2b(repr((self.seed, prefix)).encode(), digest_size=8).digest()
-            generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") % 2**63)
-            logits = torch.randn(self.vocab_size, generator=generator, dtype=torch.float64) * self.scale
-            logits[self.eos_id] += self.eos_bias
-            cached = torch.log_softmax(logits, dim=0).to(torch.float32)
-            self._cache[prefix] = cached
-        return cached
-
-    def log_prob(self, tokens: list[int]) -> float:
-        """The score of a hypothesis: the float64 sum of its tokens' log-probs after bos."""
-        return sum(float(self.row(tuple(tokens[:i]))[tokens[i]]) for i in range(1, len(tokens)))
-
-    # --------------------------------------------------------------- the callback
-
-    def __call__(self, prefixes: Any = None, *extra: Any, **kwargs: Any) -> torch.Tensor:
-        self.calls += 1
-        if extra or kwargs:
-            raise TypeError("step_fn takes exactly one argument: a LongTensor [n, t] of prefixes")
-        if not isinstance(prefixes, torch.Tensor):
-            raise TypeError(
-                f"step_fn expects a torch.LongTensor [n, t] of prefixes, got {_type_name(prefixes)}; "
-                "build it with torch.tensor([tokens]) (one prefix) or torch.tensor(list_of_prefixes)"
-            )
-        if prefixes.is_floating_point() or prefixes.is_complex() or prefixes.dtype == torch.bool:
-            raise TypeError(f"step_fn expects integer token ids (torch.long), got dtype {prefixes.dtype}")
-        if prefixes.dim() != 2:
-            raise ValueError(
-                f"step_fn expects a 2-D tensor [n, t] (n prefixes of length t), got shape {list(prefixes.shape)}; "
-                "wrap a single prefix as torch.tensor([tokens])"
-            )
-        n, t = prefixes.shape
-        if t == 0:
-            raise ValueError("step_fn got empty prefixes: every prefix starts with bos_id")
-        rows = [tuple(int(v) for v in row) for row in prefixes.tolist()]
-        for row in rows:
-            if any(v < 0 or v >= self.vocab_size for v in row):
-                raise ValueError(f"step_fn got the prefix {list(row)} with a token id outside [0, {self.vocab_size})")
-            if row[0] != self.bos_id:
-                raise ValueError(
-                    f"step_fn got the prefix {list(row)}: every prefix must be a whole hypothesis starting with "
-                    f"bos_id={self.bos_id} (the model conditions on the whole prefix, not only the last token)"
-                )
-            if self.eos_id in row[1:]:
-                raise ValueError(
-                    f"step_fn got the prefix {list(row)}, which already contains eos_id={self.eos_id}: "
-                    "a hypothesis that produced eos is finished and must not be extended"
-                )
-        if t > self.max_new_tokens:
-            raise ValueError(
-                f"step_fn got prefixes of length {t} (bos + {t - 1} tokens), asking for token number {t}, but "
-                f"max_new_tokens={self.max_new_tokens}: decoding must stop once {self.max_new_tokens} tokens follow bos"
-            )
-        self.rows += n
-        if n == 0:
-            return torch.empty(0, self.vocab_size, dtype=torch.float32)
-        return torch.stack([self.row(row) for row in rows])
 
 
 # ----------------------------------------------------------------------------- reference facts
@@ -327,10 +212,6 @@ def brute_force(lm: ToyLM, max_new_tokens: int, length_penalty: float, count: in
 # ----------------------------------------------------------------------------- reading results
 
 
-def _type_name(value: Any) -> str:
-    return getattr(value, "type_name", type(value).__name__)
-
-
 def as_tokens(value: Any, what: str, lm: ToyLM) -> list[int]:
     """The student's token list as Python ints, validated against the model."""
     if isinstance(value, torch.Tensor):
@@ -342,13 +223,13 @@ def as_tokens(value: Any, what: str, lm: ToyLM) -> list[int]:
             )
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
-        raise CheckFailed(f"{what} should be a list of token ids, got {_type_name(value)}", hint=RESULT_TYPES)
+        raise CheckFailed(f"{what} should be a list of token ids, got {type_name(value)}", hint=RESULT_TYPES)
     tokens = []
     for i, token in enumerate(value):
         if isinstance(token, bool) or not isinstance(token, int):
             extra = " (convert with int(...) or .item())" if isinstance(token, torch.Tensor) else ""
             raise CheckFailed(
-                f"{what}: position {i} holds a {_type_name(token)}, not a Python int{extra}", hint=RESULT_TYPES
+                f"{what}: position {i} holds a {type_name(token)}, not a Python int{extra}", hint=RESULT_TYPES
             )
         tokens.append(token)
     if not tokens or tokens[0] != lm.bos_id:
@@ -367,7 +248,7 @@ def as_score(value: Any, what: str) -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
         value = float(value.reshape(()))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckFailed(f"{what} should be a Python float, got {_type_name(value)}", hint=RESULT_TYPES)
+        raise CheckFailed(f"{what} should be a Python float, got {type_name(value)}", hint=RESULT_TYPES)
     if not math.isfinite(value):
         raise CheckFailed(f"{what} is {value}, expected a finite sum of log-probabilities",
                           hint="add log-probs (negative numbers), never multiply probabilities")
@@ -377,7 +258,7 @@ def as_score(value: Any, what: str) -> float:
 def read_greedy(got: Any, lm: ToyLM) -> tuple[list[int], float]:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
-        raise CheckFailed(f"greedy_decode should return a pair (tokens, score), got a {_type_name(got)}{size}",
+        raise CheckFailed(f"greedy_decode should return a pair (tokens, score), got a {type_name(got)}{size}",
                           hint=RESULT_TYPES)
     return as_tokens(got[0], "the tokens", lm), as_score(got[1], "the score")
 
@@ -385,12 +266,12 @@ def read_greedy(got: Any, lm: ToyLM) -> tuple[list[int], float]:
 def read_beam(got: Any, lm: ToyLM) -> list[tuple[list[int], float]]:
     if not isinstance(got, (list, tuple)):
         raise CheckFailed(
-            f"beam_search should return a list of (tokens, score) pairs, got {_type_name(got)}", hint=RESULT_TYPES
+            f"beam_search should return a list of (tokens, score) pairs, got {type_name(got)}", hint=RESULT_TYPES
         )
     items = []
     for i, item in enumerate(got):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise CheckFailed(f"item {i} of the result should be a pair (tokens, score), got {_type_name(item)}",
+            raise CheckFailed(f"item {i} of the result should be a pair (tokens, score), got {type_name(item)}",
                               hint=RESULT_TYPES)
         items.append((as_tokens(item[0], f"the tokens of item {i}", lm), as_score(item[1], f"the score of item {i}")))
     return items

@@ -21,6 +21,7 @@ from grader import strategies as gs
 from grader.compare import (
     CheckFailed,
     expect_close,
+    expect_diagnosed,
     expect_dtype,
     expect_gradients,
     expect_shape,
@@ -54,6 +55,7 @@ GRU_HINT = (
     "chunks in order r, z, n; r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise; "
     "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h' = (1 - z) * n + z * h"
 )
+HINTS = {"rnn": RNN_HINT, "lstm": LSTM_HINT, "gru": GRU_HINT}
 BIAS_HINT = "a bias given as None means no bias: add each bias only `if bias is not None` (each one separately)"
 BATCH_HINT = (
     "every row of the batch is an independent sequence: use matrix products over the feature axis only, "
@@ -188,9 +190,18 @@ def known_mistake(kind: str, got, case: CellCase) -> str | None:
 
 
 def check_matches(kind: str, student, case: CellCase) -> None:
+    """The result equals the reference's; a wrong one is first checked against known mistakes."""
     got = student(*case.args())
     expected = reference(kind, *case.args())
-    hint = {"rnn": RNN_HINT, "lstm": LSTM_HINT, "gru": GRU_HINT}[kind]
+    hint = HINTS[kind]
+    expect_diagnosed(
+        lambda: expect_matches(kind, got, expected, hint),
+        lambda: diagnose(kind, got, expected, case, hint),
+    )
+
+
+def diagnose(kind: str, got, expected, case: CellCase, hint: str) -> None:
+    """Fail with an explanation if ``got`` is what a known mistake gives, or an LSTM's swapped outputs."""
     mistake = known_mistake(kind, got, case)
     if mistake:
         raise CheckFailed(f"the output does not match the reference: {mistake}", hint=hint)
@@ -202,6 +213,13 @@ def check_matches(kind: str, student, case: CellCase) -> None:
                 "returned (c', h'): the values are right but swapped",
                 hint="return (h', c') like nn.LSTMCell: the hidden state first, then the cell state",
             )
+
+
+def expect_matches(kind: str, got, expected, hint: str) -> None:
+    """The cell's result equals the reference's: h', or for an LSTM (h', c') (c' compared first)."""
+    if kind == "lstm":
+        h_new, c_new = lstm_outputs(got)
+        ref_h, ref_c = expected
         expect_close(c_new, ref_c, what="c' (the second returned item)", hint=hint)
         expect_close(h_new, ref_h, what="h' (the first returned item)", hint=hint)
     else:
@@ -295,13 +313,21 @@ def rnn_transposed(student, seed, sizes, dtype):
         got = student(zeros_x, eye_h, case.weight_ih, case.weight_hh, zero_bias, zero_bias)
     except StudentRaised as raised:
         raise CheckFailed(f"with x = 0, h = identity and I = {I} != H = {H} it raised {raised.summary()}") from None
-    expected = torch.tanh(case.weight_hh.double().T)
-    if close(got, torch.tanh(case.weight_hh.double()), dtype):
-        raise CheckFailed(
-            "with x = 0 and h = e_j, h' should be tanh(weight_hh[:, j]) (a column, since h @ weight_hh.T), "
-            "but it is tanh(weight_hh[j, :]) (a row): the hidden-to-hidden weight is not transposed",
-        )
-    expect_close(got, expected, what="h' for x = 0 and h = identity (row j should be tanh(weight_hh[:, j]))")
+
+    def rows_instead_of_columns() -> None:
+        if close(got, torch.tanh(case.weight_hh.double()), dtype):
+            raise CheckFailed(
+                "with x = 0 and h = e_j, h' should be tanh(weight_hh[:, j]) (a column, since h @ weight_hh.T), "
+                "but it is tanh(weight_hh[j, :]) (a row): the hidden-to-hidden weight is not transposed",
+            )
+
+    expect_diagnosed(
+        lambda: expect_close(
+            got, torch.tanh(case.weight_hh.double().T),
+            what="h' for x = 0 and h = identity (row j should be tanh(weight_hh[:, j]))",
+        ),
+        rows_instead_of_columns,
+    )
     # x = identity and h = 0: row j of h' must be tanh of column j of weight_ih.
     eye_x = torch.eye(I, dtype=dtype)
     zeros_h = torch.zeros(I, H, dtype=dtype)
@@ -386,13 +412,21 @@ def lstm_forced_gates(student, case):
     h_new, c_new = lstm_outputs(student(*case.args(bias_ih=write)))
     expect_close(c_new, case.c.double() + 1,
                  what="c' with every chunk of bias_ih at +50 (i = f = o = 1, g = 1), which should be c + 1")
-    if close(h_new, case.c.double() + 1, case.dtype):
-        raise CheckFailed(
-            "with every gate forced open (i = f = o = 1, g = 1) h' equals c' = c + 1: the output is "
-            "h' = o * tanh(c'), squash the cell state with tanh before the output gate",
-        )
-    expect_close(h_new, torch.tanh(case.c.double() + 1),
-                 what="h' with every chunk of bias_ih at +50 (o = 1, c' = c + 1), which should be tanh(c + 1)")
+
+    def cell_state_not_squashed() -> None:
+        if close(h_new, case.c.double() + 1, case.dtype):
+            raise CheckFailed(
+                "with every gate forced open (i = f = o = 1, g = 1) h' equals c' = c + 1: the output is "
+                "h' = o * tanh(c'), squash the cell state with tanh before the output gate",
+            )
+
+    expect_diagnosed(
+        lambda: expect_close(
+            h_new, torch.tanh(case.c.double() + 1),
+            what="h' with every chunk of bias_ih at +50 (o = 1, c' = c + 1), which should be tanh(c + 1)",
+        ),
+        cell_state_not_squashed,
+    )
 
 
 @lstm_cell.check("treats every batch row independently", points=0.5, examples=6, hint=BATCH_HINT,

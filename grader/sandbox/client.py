@@ -11,9 +11,7 @@ with its whole process group; one that dies is reported by how it died.
 from __future__ import annotations
 
 import os
-import select
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -173,6 +171,7 @@ class Worker:
         self.references = references
         self.device = config.device
         self.pid, self.sock, out_fd = zygote.fork()
+        self.channel = protocol.Channel(self.sock)
         self.output = _OutputSink(out_fd, limits.output_bytes)
         self.output.start()
         self.alive = True
@@ -183,7 +182,7 @@ class Worker:
         importing = None
         deadline = time.monotonic() + limits.load_seconds
         try:
-            protocol.send(self.sock, {"op": "init", "config": config.to_json()})
+            self.channel.send({"op": "init", "config": config.to_json()})
             while True:
                 what = f"importing {importing}.py" if importing else "loading the submission"
                 header, _ = self._receive(deadline, what=what, limit=limits.load_seconds)
@@ -215,11 +214,11 @@ class Worker:
         self.next_id += 1
         call_id = self.next_id
         self._callbacks = {}
-        value, blobs = protocol.encode_value((list(args), kwargs), on_callable=self._register_callback)
+        value, blobs = protocol.encode_value((list(args), kwargs), on_callable=self._register_callback, portable=True)
         header = {"op": "call", "id": call_id, "function": function, "value": value, "grad": grad}
         if substitute is not None:
             header["substitute"] = list(substitute)
-        protocol.send(self.sock, header, blobs)
+        self.channel.send(header, blobs)
         deadline = time.monotonic() + self.limits.call_seconds
         header, blobs = self._receive(deadline, what=f"running {function}")
         if header.get("id") != call_id:
@@ -251,21 +250,16 @@ class Worker:
     def _receive(self, deadline: float, what: str, limit: float | None = None) -> tuple[dict, list[bytes]]:
         """Wait for the reply, serving callbacks and reference requests meanwhile."""
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            try:
+                header, blobs = self.channel.recv(deadline)
+            except TimeoutError:
                 self.kill()
                 raise WorkerFailure(
                     f"timed out: {what} took longer than {limit or self.limits.call_seconds:g} s "
                     "(an infinite loop, or far too slow) and was stopped",
                     "timeout",
-                )
-            ready, _, _ = select.select([self.sock], [], [], remaining)
-            if not ready:
-                continue
-            try:
-                self.sock.settimeout(max(remaining, 0.5))
-                header, blobs = protocol.recv(self.sock)
-            except (EOFError, ConnectionError, socket.timeout):
+                ) from None
+            except (EOFError, ConnectionError):
                 raise self._died(what) from None
             except protocol.ProtocolError as error:
                 self.kill()
@@ -294,7 +288,7 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - reported back into the student's code
             reply, out_blobs = {"op": f"{header['op']}_error", "error": {"type": type(error).__name__, "message": str(error)}}, []
         try:
-            protocol.send(self.sock, reply, out_blobs)
+            self.channel.send(reply, out_blobs)
         except OSError:
             raise self._died("answering a callback") from None
 
@@ -405,7 +399,7 @@ class Worker:
     def close(self) -> None:
         if self.alive:
             try:
-                protocol.send(self.sock, {"op": "exit"})
+                self.channel.send({"op": "exit"})
             except OSError:
                 pass
         self.kill()

@@ -41,6 +41,9 @@ from vjp import vjp  # noqa: E402
 
 BLOCKED_PACKAGES = ("solutions", "grader")
 PACKAGE = "exercises"
+# Loaded in the zygote and dropped by every worker. Listed once, before forking: a worker
+# that walked sys.modules itself would touch (and so copy) the page of every module.
+_GRADER_MODULES: list[str] = []
 
 
 # ============================================================================ zygote
@@ -57,6 +60,7 @@ def zygote_main(control_fds: list[int]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _become_subreaper()
+    _GRADER_MODULES.extend(name for name in sys.modules if name.split(".")[0] in BLOCKED_PACKAGES)
     # Workers are forks: keep the collector away from the objects they inherit, or its
     # first pass writes to (and copies) every page of the loaded torch.
     gc.collect()
@@ -140,8 +144,8 @@ def _reap(pid: int) -> dict:
 class Worker:
     """One worker process: the submission's modules plus a request loop."""
 
-    def __init__(self, sock: socket.socket, config: dict) -> None:
-        self.sock = sock
+    def __init__(self, channel: protocol.Channel, config: dict) -> None:
+        self.channel = channel
         self.config = config
         self.device = config.get("device", "cpu")
         self.modules: list[str] = config["modules"]
@@ -150,21 +154,24 @@ class Worker:
         self.substituted: set[str] = set()
         self._originals: dict[str, object] = {}
         self._proxies: dict[str, object] = {}
+        self._portable_modules: dict[str, dict] = {}
         self.next_callback_id = 0
 
     # ---------------------------------------------------------------- messaging
 
     def send(self, header: dict, blobs: list[bytes] = ()) -> None:
-        protocol.send(self.sock, header, blobs)
+        self.channel.send(header, blobs)
 
     def rpc(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
         """Ask the grading process something while a call is in progress."""
         self.send(header, blobs)
-        reply, reply_blobs = protocol.recv(self.sock)
-        return reply, reply_blobs
+        return self.channel.recv()
 
     def decode(self, node, blobs):
-        return protocol.Decoder(blobs, device=self.device, on_callable=self.make_callback).decode(node)
+        decoder = protocol.Decoder(
+            blobs, device=self.device, on_callable=self.make_callback, on_portable=self.build_portable
+        )
+        return decoder.decode(node)
 
     # ---------------------------------------------------------------- remote callables
 
@@ -182,6 +189,20 @@ class Worker:
         callback.__name__ = "step_fn"
         callback._grader_token = token
         return callback
+
+    def build_portable(self, token, source: str, factory: str, arguments: list):
+        """A grader callable rebuilt here from its module's source (see ``protocol.Portable``).
+
+        Handed on to a replaced prerequisite, it travels back as the original's token.
+        """
+        namespace = self._portable_modules.get(source)
+        if namespace is None:
+            module = types.ModuleType("_grader_portable")
+            exec(compile(source, "<grader: portable callable>", "exec"), module.__dict__)  # noqa: S102 - the grader's code
+            namespace = self._portable_modules[source] = module.__dict__
+        built = namespace[factory](*arguments)
+        built._grader_token = token
+        return built
 
     @staticmethod
     def _callback_token(function):
@@ -244,7 +265,8 @@ class Worker:
         spec.submodule_search_locations = [self.submission_dir]
         package.__spec__ = spec
         sys.modules[PACKAGE] = package
-        sys.meta_path.insert(0, _AliasFinder(set(self.modules)))
+        self.finder = _AliasFinder(set(self.modules))
+        sys.meta_path.insert(0, self.finder)
 
         for module, functions in self.config.get("stand_ins", {}).items():
             self._install_stand_in(module, functions)
@@ -337,7 +359,7 @@ class Worker:
                 setattr(target, function, new)
         if old is None or new is None:
             return
-        for namespace in {id(ns): ns for ns in [*self.namespaces, *_loaded_submodules()]}.values():
+        for namespace in {id(ns): ns for ns in [*self.namespaces, *self.finder.submodules()]}.values():
             for key, value in list(namespace.__dict__.items()):
                 if value is old:
                     namespace.__dict__[key] = new
@@ -360,7 +382,7 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                header, blobs = protocol.recv(self.sock)
+                header, blobs = self.channel.recv()
             except EOFError:
                 return
             if header["op"] == "call":
@@ -415,11 +437,11 @@ def worker_main(sock_fd: int, output_fd: int, request: dict) -> None:
     os.close(output_fd)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-    sock = socket.socket(fileno=sock_fd)
-    header, blobs = protocol.recv(sock)
+    channel = protocol.Channel(socket.socket(fileno=sock_fd))
+    header, blobs = channel.recv()
     config = header["config"]
     _confine(config)
-    worker = Worker(sock, config)
+    worker = Worker(channel, config)
     if worker.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would cost ~1e-3 relative accuracy
         torch.backends.cudnn.allow_tf32 = False
@@ -459,9 +481,8 @@ def _confine(config: dict) -> None:
         )
     except Exception as error:  # noqa: BLE001 - an older kernel: fall back to the import blocker
         _SANDBOX_FACTS["landlock"] = f"unavailable ({error})"
-    for name in list(sys.modules):
-        if name.split(".")[0] in BLOCKED_PACKAGES:
-            del sys.modules[name]
+    for name in _GRADER_MODULES:
+        sys.modules.pop(name, None)
     sys.meta_path.insert(0, _Blocker())
     sys.path[:] = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(os.path.abspath(__file__))]
     torch.set_num_threads(1)
@@ -496,12 +517,21 @@ class _Blocker(importlib.abc.MetaPathFinder):
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
-    """Lets ``import attention`` mean the submission's ``exercises.attention``."""
+    """Lets ``import attention`` mean the submission's ``exercises.attention``; notes the
+    submission's modules as they are imported."""
 
     def __init__(self, modules: set[str]) -> None:
         self.modules = modules
+        self.seen: dict[str, None] = {}
+
+    def submodules(self) -> list[types.ModuleType]:
+        """The submission's modules imported so far (``exercises.*``)."""
+        found = (sys.modules.get(name) for name in self.seen)
+        return [module for module in found if isinstance(module, types.ModuleType)]
 
     def find_spec(self, fullname, path=None, target=None):
+        if fullname.startswith(PACKAGE + "."):
+            self.seen[fullname] = None
         if fullname in self.modules:
             return importlib.util.spec_from_loader(fullname, _AliasLoader())
         return None
@@ -912,11 +942,6 @@ class _IPythonStandIn:
 
 
 # ============================================================================ helpers
-
-
-def _loaded_submodules() -> list[types.ModuleType]:
-    prefix = PACKAGE + "."
-    return [m for n, m in list(sys.modules.items()) if n.startswith(prefix) and isinstance(m, types.ModuleType)]
 
 
 def _public_functions(module: types.ModuleType) -> list[str]:
