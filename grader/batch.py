@@ -11,6 +11,7 @@ and running the same command again grades only what is new or changed.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -355,11 +356,16 @@ def run_batch(
 
             # Once, inherited by every grading process, and kept for the next run.
             BOOK.record_all(course.exercises, saved=examples_file(fingerprint) or cache / f"examples-{fingerprint}.pkl")
+            # What the grading processes inherit is never collected there: a collection
+            # would write to (and so copy) every page of it in each of them.
+            gc.collect()
+            gc.freeze()
             pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
             pool.run(tasks, on_result)
     finally:
         if pool is not None:
             pool.close()
+        gc.unfreeze()
         if zygote is not None:
             zygote.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from .examples import fresh_copy
+from .examples import dumps, fresh_copy
 
 MODE = {"mode": "live"}  # live | record | replay
 _TABLE: dict[str, dict[str, tuple[Any, Any]]] = {}  # name -> digest -> (arguments, result)
@@ -183,7 +183,7 @@ def recorded_calls() -> int:
 
 
 def save(path: Path) -> None:
-    Path(path).write_bytes(pickle.dumps(_TABLE, protocol=pickle.HIGHEST_PROTOCOL))
+    Path(path).write_bytes(dumps(_TABLE))
 
 
 def load(path: Path) -> None:

@@ -96,6 +96,26 @@ def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(cour
     assert len(third) == len(first) and saved.read_bytes() != b"not a pickle"
 
 
+def test_kept_examples_round_trip_every_kind_of_tensor():
+    """Examples are pickled with tensors as raw bytes: dtype, shape, values, requires_grad kept."""
+    import pickle
+
+    import torch
+
+    from grader.examples import dumps
+
+    tensors = [
+        torch.randn(3, 4), torch.arange(5), torch.ones(2, dtype=torch.bfloat16), torch.zeros(0, 3),
+        torch.randn(2, 2).requires_grad_(), torch.tensor(True), torch.randn(6)[::2], torch.randn(2, 3).t(),
+        torch.randn(2, dtype=torch.complex64).conj(), torch.tensor([float("nan"), float("inf")], dtype=torch.float16),
+    ]
+    back = pickle.loads(dumps({"case": [tuple(tensors[:4]), tensors[4:]]}))["case"]
+    for original, copy in zip(tensors, [*back[0], *back[1]]):
+        assert copy.dtype == original.dtype and copy.shape == original.shape
+        assert copy.requires_grad == original.requires_grad
+        torch.testing.assert_close(copy.detach(), original.detach(), rtol=0, atol=0, equal_nan=True)
+
+
 def test_replayed_examples_are_fresh_copies(course):
     """A check that changes its input in place cannot change what the next submission gets."""
     book = ExampleBook()
