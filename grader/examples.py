@@ -26,6 +26,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 
 from .course import Check, Exercise
+from .sandbox.protocol import DTYPE_NAMES, DTYPES
 
 HYPOTHESIS_SETTINGS = settings(
     derandomize=True,
@@ -163,7 +164,7 @@ class ExampleBook:
 
 
 def dumps(value: Any) -> bytes:
-    """``pickle.dumps``, with CPU tensors as raw bytes: read back ~30x faster than torch's
+    """``pickle.dumps``, with CPU tensors as raw bytes: read back about 14x faster than torch's
     own reduction (which goes through ``torch.load`` once per tensor)."""
     buffer = io.BytesIO()
     _TensorPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
@@ -174,27 +175,20 @@ class _TensorPickler(pickle.Pickler):
     def reducer_override(self, value: Any) -> Any:
         if type(value) is not torch.Tensor or value.layout != torch.strided or value.device.type != "cpu":
             return NotImplemented
-        if value.grad_fn is not None or value.dtype not in _DTYPE_NAMES:
+        if value.grad_fn is not None or value.dtype not in DTYPE_NAMES:
             return NotImplemented
         data = value.detach().resolve_conj().resolve_neg().contiguous()
         raw = (data.view(torch.int16) if data.dtype == torch.bfloat16 else data).numpy().tobytes()
-        return _tensor_from_bytes, (raw, _DTYPE_NAMES[value.dtype], tuple(value.shape), value.requires_grad)
+        return _tensor_from_bytes, (raw, DTYPE_NAMES[value.dtype], tuple(value.shape), value.requires_grad)
 
 
 def _tensor_from_bytes(raw: bytes, dtype: str, shape: tuple[int, ...], requires_grad: bool) -> torch.Tensor:
-    kind = getattr(torch, dtype)
+    kind = DTYPES[dtype]
     if not raw:
         return torch.empty(shape, dtype=kind, requires_grad=requires_grad)
     storage = torch.int16 if kind == torch.bfloat16 else kind
     tensor = torch.frombuffer(bytearray(raw), dtype=storage).view(kind).reshape(shape)
     return tensor.requires_grad_(requires_grad)
-
-
-_DTYPE_NAMES = {
-    getattr(torch, name): name
-    for name in ("float16", "bfloat16", "float32", "float64", "complex64", "complex128",
-                 "uint8", "int8", "int16", "int32", "int64", "bool")
-}
 
 
 def fresh_copy(value: Any) -> Any:

@@ -106,8 +106,11 @@ def _become_subreaper() -> None:
 
 
 def _kill_orphans(workers: set[int]) -> None:
-    """Kill and reap our children that are not live workers (left behind by student code)."""
-    me = str(os.getpid())
+    """Kill and reap our children that are not live workers (left behind by student code).
+
+    Runs after every worker, so it reads each ``/proc/<pid>/stat`` with bare system calls.
+    """
+    me = str(os.getpid()).encode()
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -116,8 +119,11 @@ def _kill_orphans(workers: set[int]) -> None:
         if not entry.isdigit() or int(entry) in workers:
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = stat.read().rsplit(")", 1)[1].split()[1]
+            descriptor = os.open(f"/proc/{entry}/stat", os.O_RDONLY)
+            try:
+                parent = os.read(descriptor, 4096).rsplit(b")", 1)[1].split()[1]
+            finally:
+                os.close(descriptor)
         except (OSError, IndexError):
             continue
         if parent == me:
