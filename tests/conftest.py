@@ -12,12 +12,23 @@ SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 
 
+_CACHE: list[str] = []
+
+
 def pytest_configure(config):
     """Examples the grader keeps between runs go to a folder of this test session."""
     import os
     import tempfile
 
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="grader-test-cache-")
+    _CACHE.append(tempfile.mkdtemp(prefix="grader-test-cache-"))
+    os.environ["XDG_CACHE_HOME"] = _CACHE[-1]
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for folder in _CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_addoption(parser):

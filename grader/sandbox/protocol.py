@@ -82,9 +82,9 @@ class Portable:
     a factory in it and the factory's arguments. The worker executes that module in its
     own namespace and calls the result locally: a step function consulted a few hundred
     times per submission then costs no round trips. The grading process keeps its own
-    object (for computing expectations), so nothing the worker does to its copy matters;
-    and a worker never sends portable code back: only the grading process executes
-    nothing it receives.
+    object (for computing expectations), so nothing the worker does to its copy matters.
+    Code only ever travels to a worker: the grading process refuses a portable node, and
+    never executes anything it receives.
     """
 
     __slots__ = ("source", "factory", "arguments")
