@@ -298,7 +298,7 @@ def run_batch(
     cache.mkdir(exist_ok=True)
     workdir = make_workdir()
     result = BatchResult()
-    fingerprint = course_fingerprint(course)
+    fingerprint = course_fingerprint()
     entries = discover(submissions)
     tasks: list[dict] = []
     for entry in entries:
@@ -355,7 +355,8 @@ def run_batch(
             from .examples import BOOK, examples_file
 
             # Once, inherited by every grading process, and kept for the next run.
-            BOOK.record_all(course.exercises, saved=examples_file(fingerprint) or cache / f"examples-{fingerprint}.pkl")
+            with BOOK.kept_in(examples_file(fingerprint) or cache / f"examples-{fingerprint}.pkl"):
+                BOOK.record_all(course.exercises)
             # What the grading processes inherit is never collected there: a collection
             # would write to (and so copy) every page of it in each of them.
             gc.collect()

@@ -54,26 +54,19 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
         processes = min(2, os.cpu_count() or 1)
         local = installed_handout() if handout else None
         with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes,
-                    handout=local) as grader, _examples_kept(course, official=local is None):
+                    handout=local) as grader, _examples_kept(official=local is None):
             yield course, chosen, grader
     finally:
         zygote.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _examples_kept(course, official: bool) -> Iterator[None]:
+def _examples_kept(official: bool):
     """The official grader reads the examples this machine has drawn before, and keeps new ones."""
     from .course import course_fingerprint
     from .examples import BOOK, examples_file
 
-    saved = examples_file(course_fingerprint(course)) if official else None
-    if saved is not None:
-        BOOK.reuse(saved)
-    known = len(BOOK.keys())
-    yield
-    if saved is not None and len(BOOK.keys()) != known:
-        BOOK.keep(saved)
+    return BOOK.kept_in(examples_file(course_fingerprint()) if official else None)
 
 
 def _grade(path: Path, device: str, exercises: tuple[str, ...]):

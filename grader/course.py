@@ -340,7 +340,7 @@ def argument_names(function: Callable, args: tuple, kwargs: dict) -> list[str]:
     return names
 
 
-def course_fingerprint(course: Course) -> str:
+def course_fingerprint() -> str:
     """Changes whenever the grader, a check or a reference changes, or what draws and
     keeps the examples (hypothesis, torch, Python)."""
     import platform

@@ -13,20 +13,21 @@ hypothesis may be a different version and the reference is absent.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import hypothesis
 import torch
 from hypothesis import HealthCheck, Phase, given, settings
 
 from .course import Check, Exercise
-from .sandbox.protocol import DTYPE_NAMES, DTYPES
+from .sandbox.protocol import DTYPE_NAMES, DTYPES, tensor_bytes, tensor_from_bytes
 
 HYPOTHESIS_SETTINGS = settings(
     derandomize=True,
@@ -100,38 +101,34 @@ class ExampleBook:
             self._examples[key] = drawn
         return self._examples[key]
 
-    def record_all(self, exercises: Iterable[Exercise], saved: Path | None = None) -> None:
-        """Record the examples of every check; with ``saved``, reuse and keep them in that file.
-
-        The file's name must change with everything the examples depend on (the checks,
-        the grader, hypothesis and torch): see :func:`examples_file`.
-        """
-        if saved is not None:
-            self.reuse(saved)
-        known = len(self._examples)
+    def record_all(self, exercises: Iterable[Exercise]) -> None:
         for exercise in exercises:
             for check in exercise.checks:
                 if check.strategies:
                     self.record(exercise, check)
-        if saved is not None and len(self._examples) != known:
-            self.keep(saved)
 
-    def reuse(self, saved: Path) -> None:
-        """Add the examples kept in ``saved``, if any (a damaged file is only a missed cache)."""
-        if saved.is_file():
+    @contextlib.contextmanager
+    def kept_in(self, saved: Path | None) -> Iterator[None]:
+        """Start from the examples kept in ``saved`` and keep any drawn meanwhile there.
+
+        The file's name must change with everything the examples depend on (the checks,
+        the grader, hypothesis, torch): see :func:`examples_file`. A damaged file is only
+        a missed cache; None keeps nothing.
+        """
+        if saved is not None and saved.is_file():
             try:
                 self.load(saved)
             except Exception:  # noqa: BLE001 - unpickling a damaged file can raise anything
                 pass
-
-    def keep(self, saved: Path) -> None:
-        """Write every recorded example to ``saved``, atomically (a run in parallel may read it)."""
-        temporary = saved.with_name(f".{saved.name}.{os.getpid()}.tmp")
-        try:
-            self.save(temporary)
-            os.replace(temporary, saved)
-        except OSError:
-            temporary.unlink(missing_ok=True)
+        known = len(self._examples)
+        yield
+        if saved is not None and len(self._examples) != known:
+            temporary = saved.with_name(f".{saved.name}.{os.getpid()}.tmp")
+            try:
+                self.save(temporary)
+                os.replace(temporary, saved)  # atomically: a run in parallel may be reading it
+            except OSError:
+                temporary.unlink(missing_ok=True)
 
     def replay(self, exercise: Exercise, check: Check, max_examples: int | None = None) -> Iterable[dict]:
         """Fresh copies of the recorded examples (a check may change what it is given)."""
@@ -177,18 +174,11 @@ class _TensorPickler(pickle.Pickler):
             return NotImplemented
         if value.grad_fn is not None or value.dtype not in DTYPE_NAMES:
             return NotImplemented
-        data = value.detach().resolve_conj().resolve_neg().contiguous()
-        raw = (data.view(torch.int16) if data.dtype == torch.bfloat16 else data).numpy().tobytes()
-        return _tensor_from_bytes, (raw, DTYPE_NAMES[value.dtype], tuple(value.shape), value.requires_grad)
+        return _tensor_from_bytes, (tensor_bytes(value), DTYPE_NAMES[value.dtype], tuple(value.shape), value.requires_grad)
 
 
 def _tensor_from_bytes(raw: bytes, dtype: str, shape: tuple[int, ...], requires_grad: bool) -> torch.Tensor:
-    kind = DTYPES[dtype]
-    if not raw:
-        return torch.empty(shape, dtype=kind, requires_grad=requires_grad)
-    storage = torch.int16 if kind == torch.bfloat16 else kind
-    tensor = torch.frombuffer(bytearray(raw), dtype=storage).view(kind).reshape(shape)
-    return tensor.requires_grad_(requires_grad)
+    return tensor_from_bytes(raw, DTYPES[dtype], shape).requires_grad_(requires_grad)
 
 
 def fresh_copy(value: Any) -> Any:

@@ -77,7 +77,8 @@ def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(cour
     exercises = [course["attention.softmax"], course["masks.causal_mask"]]
     saved = tmp_path / "examples.pkl"
     first = ExampleBook()
-    first.record_all(exercises, saved=saved)
+    with first.kept_in(saved):
+        first.record_all(exercises)
     assert saved.is_file() and len(first) > 0
 
     def no_drawing(*args, **kwargs):
@@ -85,14 +86,16 @@ def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(cour
 
     monkeypatch.setattr(examples, "hypothesis_test", no_drawing)
     second = ExampleBook()
-    second.record_all(exercises, saved=saved)
+    with second.kept_in(saved):
+        second.record_all(exercises)
     assert second.keys() == first.keys()
     for key in first.keys():
         assert [repr(v) for v in second._examples[key]] == [repr(v) for v in first._examples[key]]
     saved.write_bytes(b"not a pickle")  # a damaged cache is redrawn, not an error
     monkeypatch.undo()
     third = ExampleBook()
-    third.record_all(exercises, saved=saved)
+    with third.kept_in(saved):
+        third.record_all(exercises)
     assert len(third) == len(first) and saved.read_bytes() != b"not a pickle"
 
 

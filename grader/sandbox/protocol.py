@@ -151,19 +151,7 @@ class Encoder:
     def _tensor(self, tensor: torch.Tensor) -> Any:
         if tensor.dtype not in DTYPE_NAMES or tensor.layout != torch.strided:
             return {"$unsupported": f"torch.Tensor ({tensor.dtype}, {tensor.layout})", "summary": ""}
-        data = tensor.detach()
-        if data.is_conj():
-            data = data.resolve_conj()
-        if data.is_neg():
-            data = data.resolve_neg()
-        if data.device.type != "cpu":
-            data = data.to("cpu")
-        data = data.contiguous()
-        if data.dtype == torch.bfloat16:
-            raw = data.view(torch.int16).numpy().tobytes()
-        else:
-            raw = data.numpy().tobytes()
-        self.blobs.append(raw)
+        self.blobs.append(tensor_bytes(tensor))
         return {
             "$tensor": len(self.blobs) - 1,
             "dtype": DTYPE_NAMES[tensor.dtype],
@@ -172,6 +160,27 @@ class Encoder:
             "requires_grad": bool(tensor.requires_grad),
             "grad_fn": tensor.grad_fn is not None,
         }
+
+
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """The values of a strided tensor of a known dtype, row-major, as raw bytes (on the CPU)."""
+    data = tensor.detach()
+    if data.is_conj():
+        data = data.resolve_conj()
+    if data.is_neg():
+        data = data.resolve_neg()
+    if data.device.type != "cpu":
+        data = data.to("cpu")
+    data = data.contiguous()
+    return (data.view(torch.int16) if data.dtype == torch.bfloat16 else data).numpy().tobytes()
+
+
+def tensor_from_bytes(raw: bytes, dtype: torch.dtype, shape: list[int] | tuple[int, ...]) -> torch.Tensor:
+    """A new CPU tensor from :func:`tensor_bytes` (whose size the caller has checked)."""
+    if not raw:
+        return torch.empty(shape, dtype=dtype)
+    storage = torch.int16 if dtype == torch.bfloat16 else dtype
+    return torch.frombuffer(bytearray(raw), dtype=storage).view(dtype).reshape(shape)
 
 
 def _type_name(value: Any) -> str:
@@ -283,12 +292,7 @@ class Decoder:
         raw = self.blobs[index]
         if numel * itemsize != len(raw):
             raise ProtocolError("tensor size does not match its data")
-        if numel == 0:
-            tensor = torch.empty(shape, dtype=dtype)
-        elif dtype == torch.bfloat16:
-            tensor = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(shape)
-        else:
-            tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+        tensor = tensor_from_bytes(raw, dtype, shape)
         if self.device is not None and self.device != "cpu":
             tensor = tensor.to(self.device)
         if self.infos is not None:
@@ -352,7 +356,7 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, header: dict, blobs: list[bytes] = ()) -> None:
-        self.sock.sendall(pack(header, list(blobs)))
+        send(self.sock, header, blobs)
 
     def recv(self, deadline: float | None = None) -> tuple[dict, list[bytes]]:
         """The next frame. EOFError when the peer is gone, ProtocolError when it lies,
