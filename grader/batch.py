@@ -287,8 +287,13 @@ def run_batch(
     progress: Callable[[int, int, str], None] | None = None,
     limits=None,
     scheduler: str | None = None,
+    zygote=None,
 ) -> BatchResult:
-    """Grade every submission in ``submissions`` into ``out`` (resumable, incremental)."""
+    """Grade every submission in ``submissions`` into ``out`` (resumable, incremental).
+
+    ``zygote``: one started early by the caller (it imports torch while the course
+    loads), who also closes it; otherwise one is started here if anything is to be graded.
+    """
     from .reports import gradescope
     from .sandbox.zygote import Zygote, make_workdir
 
@@ -341,7 +346,9 @@ def run_batch(
         _write_submission(out, name, report, gradescope)
     if progress:
         progress(done[0], len(entries), "")
-    zygote = Zygote(workdir, channels=max(1, workers)) if tasks and not scheduler else None
+    own_zygote = zygote is None
+    if own_zygote:
+        zygote = Zygote(workdir, channels=max(1, workers)) if tasks and not scheduler else None
     pool = None
     try:
         if tasks and scheduler:
@@ -367,7 +374,7 @@ def run_batch(
         if pool is not None:
             pool.close()
         gc.unfreeze()
-        if zygote is not None:
+        if zygote is not None and own_zygote:
             zygote.close()
         shutil.rmtree(workdir, ignore_errors=True)
         result.seconds = time.perf_counter() - started

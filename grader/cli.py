@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,8 +36,6 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
              error: Callable[[str], click.ClickException] = GraderError) -> Iterator[tuple]:
     """``(course, chosen exercises or None, grader)``: the sandbox starts first (it imports
     torch meanwhile), then the course loads. In a student hand-out, its recordings load too."""
-    import shutil
-
     from .sandbox.zygote import Zygote, make_workdir
 
     workdir = make_workdir()
@@ -173,10 +172,23 @@ def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, dev
     if out.resolve() == submissions.resolve() or submissions.resolve() in out.resolve().parents:
         raise GraderError("the output folder must not be inside the submissions folder")
     _require_device(device)
-    from .batch import run_batch
     from .course import load_course
+    from .sandbox.zygote import Zygote, make_workdir
 
-    course = load_course()
+    sandbox = None if scheduler else make_workdir()
+    # Started first: the zygote imports torch while this process loads the course.
+    zygote = None if sandbox is None else Zygote(sandbox, channels=max(1, workers))
+    try:
+        _batch(submissions, out, workers, scheduler, device, load_course(), zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
+            shutil.rmtree(sandbox, ignore_errors=True)
+
+
+def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, device: str, course, zygote) -> None:
+    from .batch import run_batch
+
     bar = None
     if sys.stderr.isatty():
         bar = click.progressbar(length=1, label="grading", file=sys.stderr, show_pos=True, show_eta=True)
@@ -188,7 +200,7 @@ def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, dev
 
     try:
         result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress,
-                           scheduler=scheduler)
+                           scheduler=scheduler, zygote=zygote)
     except RuntimeError as error:
         raise GraderError(str(error)) from None
     if bar is not None:

@@ -341,7 +341,7 @@ version = "{version}"
 description = "Exercises on the building blocks of transformers, with a grader that checks them locally"
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["torch>=2.2,<2.14", "numpy", "hypothesis>=6.100", "click>=8", "nbformat>=5"]
+dependencies = ["torch>=2.2,<2.14", "numpy", "hypothesis>=6.100", "click>=8", "nbformat>=5", "greenlet>=3"]
 
 [project.scripts]
 grader = "grader.cli:main"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import greenlet
 import hypothesis
 import torch
 from hypothesis.errors import HypothesisException
@@ -37,7 +38,9 @@ from .examples import BOOK, ExampleBook, hypothesis_test
 from .recording import NotRecorded
 from .results import CheckResult, ExerciseResult, Report
 from .sandbox.client import (
+    CallLost,
     FunctionMissing,
+    Pending,
     Limits,
     SandboxError,
     StudentRaised,
@@ -52,6 +55,7 @@ from .sandbox import landlock
 from .submission import Submission, load_submission
 
 MAX_CRASHES_PER_EXERCISE = 3
+LOOKAHEAD = 8  # examples whose first call is sent before the current one is checked
 SLOW_NOTEBOOK_SECONDS = 1.0
 INPUTS_UNCHANGED = "leaves its inputs unchanged"
 CHILD_GRACE_SECONDS = 600.0
@@ -96,16 +100,42 @@ class _Session:
         self.crashes = 0
         self.timed_out = ""
         self.stub_message = ""
+        self.lookahead: _Lookahead | None = None
 
     def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
+        """The student's ``name(*args, **kwargs)``; an example looked at ahead of its turn
+        sends its call and waits for its turn (see :class:`_Lookahead`)."""
+        lookahead = self.lookahead
+        if lookahead is not None and lookahead.ahead():
+            sent = self._submit(name, args, kwargs, grad, ahead=True)
+            lookahead.wait_for_turn()
+            if sent is not None:
+                return self._collect(sent)
+        return self._collect(self._submit(name, args, kwargs, grad))
+
+    def _worker(self) -> Worker:
         if self.worker is None or not self.worker.alive:
             try:
                 self.worker = self.grader.shared_worker(self.exercise.module)
             except (SandboxError, OSError) as error:
                 raise InfrastructureError(f"could not start a worker: {error}") from error
+        return self.worker
+
+    def _submit(self, name: str, args: tuple, kwargs: dict, grad: bool, ahead: bool = False) -> _Sent | None:
+        worker = self._worker()
+        pending = worker.submit(name, args, kwargs, grad=grad, substitute=self.substitute, ahead=ahead)
+        return None if pending is None else _Sent(worker, pending, name, args, kwargs, grad)
+
+    def _collect(self, sent: _Sent):
         self.calls += 1
+        name, args, kwargs = sent.name, sent.args, sent.kwargs
         try:
-            result = self.worker.call(name, args, kwargs, grad=grad, substitute=self.substitute)
+            while True:
+                try:
+                    result = sent.worker.result(sent.pending)
+                    break
+                except CallLost:  # an earlier call sent ahead crashed the worker: this one never ran
+                    sent = self._submit(name, args, kwargs, sent.grad)
         except StudentRaised as raised:
             self._record_mutations(name, args, kwargs, getattr(raised, "mutated", []))
             if raised.is_a(NotImplementedError) and raised.raised_in_submission:
@@ -144,6 +174,87 @@ class _Session:
 
     def close(self) -> None:
         self.worker = None  # the grader closes shared workers when the submission is done
+
+
+@dataclass
+class _Sent:
+    """A call sent to a worker, and what it takes to send it again."""
+
+    worker: Worker
+    pending: Pending
+    name: str
+    args: tuple
+    kwargs: dict
+    grad: bool
+
+
+class _Lookahead:
+    """Runs a check's recorded examples in order, sending each one's first call ahead.
+
+    Each example's body runs in a greenlet (a paused call stack). Before example ``i``
+    takes its turn, the next :data:`LOOKAHEAD` examples run up to their first call to
+    the student's function, which is sent to the worker without waiting, and pause.
+    The worker then answers a stream of calls instead of one round trip per call.
+
+    Nothing else changes: examples take their turns in order, the first one that fails
+    ends the check (its input is the one reported), and the calls sent for the examples
+    after it are simply never looked at (a crash among them costs nothing: a call it
+    stopped is sent again to a fresh worker). Only the order of calls in the worker
+    differs from one example at a time, which matters only to a function that keeps
+    state between calls.
+    """
+
+    def __init__(self, session: _Session, body: Callable[[dict], None], show: Callable[[dict], None]) -> None:
+        self.session = session
+        self.body = body
+        self.show = show
+        self.runner = greenlet.getcurrent()
+        self.turn: greenlet.greenlet | None = None
+
+    def ahead(self) -> bool:
+        """Is the running example looking ahead (not yet its turn)?"""
+        current = greenlet.getcurrent()
+        return current is not self.runner and current is not self.turn
+
+    def wait_for_turn(self) -> None:
+        self.runner.switch()
+
+    def run(self, examples: list[dict]) -> None:
+        started: dict[int, tuple[greenlet.greenlet, list]] = {}
+        self.session.lookahead = self
+        try:
+            for index, values in enumerate(examples):
+                for later in range(index, min(len(examples), index + LOOKAHEAD + 1)):
+                    if later not in started:
+                        started[later] = self._start(examples[later])
+                task, outcome = started.pop(index)
+                self.turn = task
+                self.show(values)
+                if not task.dead:
+                    task.switch()
+                if outcome:
+                    raise outcome[0]
+        finally:
+            self.session.lookahead = None
+            self.turn = None
+            for task, _ in started.values():
+                if not task.dead:
+                    task.throw()  # unwinds the examples left waiting (GreenletExit)
+
+    def _start(self, values: dict) -> tuple[greenlet.greenlet, list]:
+        outcome: list = []
+
+        def example() -> None:
+            try:
+                self.body(values)
+            except (greenlet.GreenletExit, KeyboardInterrupt):
+                raise
+            except BaseException as error:  # noqa: BLE001 - raised in turn, by run()
+                outcome.append(error)
+
+        task = greenlet.greenlet(example, parent=self.runner)
+        task.switch()
+        return task, outcome
 
 
 def _has_callable(tree: Any) -> bool:
@@ -519,14 +630,17 @@ class Grader:
             return fail("not run: the function crashed the worker in earlier checks"), False
         drawn: dict[str, Any] = {}
 
-        def body(values: dict[str, Any]) -> None:
+        def show(values: dict[str, Any]) -> None:
             drawn.clear()
             drawn.update(values)
+
+        def body(values: dict[str, Any]) -> None:
+            show(values)
             check.function(student, **values)
 
         try:
             with _quiet_warnings():
-                self.run_examples(exercise, check, body, max_examples)
+                self.run_examples(exercise, check, body, max_examples, _Lookahead(session, body, show))
         except CheckFailed as failure:
             return fail(failure.message, hint=failure.hint or check.hint, input=_render(drawn), details=failure.details), False
         except NotRecorded as missing:
@@ -563,12 +677,18 @@ class Grader:
         return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
 
     def run_examples(
-        self, exercise: Exercise, check: Check, body: Callable[[dict], None], max_examples: int | None = None
+        self,
+        exercise: Exercise,
+        check: Check,
+        body: Callable[[dict], None],
+        max_examples: int | None = None,
+        lookahead: _Lookahead | None = None,
     ) -> None:
         """``body(values)`` on each example: replayed recordings first, hypothesis on a failure.
 
         A failing recorded example is the first failure hypothesis itself would meet, so
         running hypothesis then finds it again and shrinks it: same verdict, same report.
+        The recorded examples run through ``lookahead`` when given (their calls streamed).
         """
         if not check.strategies:
             body({})
@@ -577,8 +697,12 @@ class Grader:
             raise ExamplesNotRecorded(check.name)
         if self.replay or self.handout:
             try:
-                for values in self.examples.replay(exercise, check, max_examples):
-                    body(values)
+                examples = list(self.examples.replay(exercise, check, max_examples))
+                if lookahead is not None:
+                    lookahead.run(examples)
+                else:
+                    for values in examples:
+                        body(values)
                 return
             except FunctionMissing:
                 raise

@@ -119,20 +119,25 @@ def test_portable_callables_travel_as_code_only_when_asked_and_only_to_a_worker(
     counter = _Counter(41)
     node, blobs = protocol.encode_value([counter], on_callable=lambda f: 7)
     assert node == [{"$callable": 7}]  # by default a callback, as any callable
-    node, blobs = protocol.encode_value([counter], on_callable=lambda f: 7, portable=True)
+    sent: dict[str, int] = {}
+    node, blobs = protocol.encode_value([counter, counter], on_callable=lambda f: 7, portable=sent)
     assert node[0]["$portable"] == 7 and node[0]["factory"] == "Counter"
+    assert node[0]["source"] == _Counter.SOURCE and "source" not in node[1]  # the source travels once
+    assert node[0]["module"] == node[1]["module"] == 0 and sent == {_Counter.SOURCE: 0}
     with pytest.raises(protocol.ProtocolError):  # the grading process never runs code it receives
         protocol.Decoder(blobs).decode(node)
-    built = []
+    built, modules = [], {}
 
-    def rebuild(token, source, factory, arguments):
-        namespace: dict = {}
-        exec(source, namespace)
+    def rebuild(token, module, source, factory, arguments):
+        if source is not None:
+            modules[module] = {}
+            exec(source, modules[module])
         built.append(token)
-        return namespace[factory](*arguments)
+        return modules[module][factory](*arguments)
 
-    rebuilt = protocol.Decoder(blobs, on_portable=rebuild).decode(node)[0]
-    assert rebuilt() == (42, os.getpid()) and rebuilt() == (43, os.getpid()) and built == [7]
+    rebuilt, again = protocol.Decoder(blobs, on_portable=rebuild).decode(node)
+    assert rebuilt() == (42, os.getpid()) and rebuilt() == (43, os.getpid()) and built == [7, 7]
+    assert again() == (42, os.getpid())
 
 
 def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(grader, course, submission_factory):

@@ -10,8 +10,10 @@ with its whole process group; one that dies is reported by how it died.
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,6 +87,36 @@ class CallResult:
     value: Any
     mutated: list[int]
     infos: dict[int, protocol.TensorInfo]
+
+
+# Bytes of requests a grading process may have sent ahead of the replies it has read:
+# well below a Unix socket's buffer (and at most a quarter of it), so that sending ahead
+# never blocks.
+AHEAD_BYTES = 64 * 1024
+
+
+class CallLost(Exception):
+    """An earlier call in flight killed the worker before this one ran: send it again."""
+
+
+LOST = object()  # the outcome of a call that never ran
+
+
+@dataclass
+class Pending:
+    """A call sent to a worker, its reply not read yet (``outcome`` once it is)."""
+
+    id: int
+    function: str
+    callbacks: dict[int, Callable] = field(default_factory=dict)
+    size: int = 0
+    sent: float = 0.0
+    outcome: CallResult | BaseException | object | None = None
+
+    def register_callback(self, function: Callable) -> int:
+        token = len(self.callbacks)
+        self.callbacks[token] = function
+        return token
 
 
 class _OutputSink(threading.Thread):
@@ -178,7 +210,11 @@ class Worker:
         self.calls = 0
         self.next_id = 0
         self._handles: dict[int, tuple[list, list]] = {}
-        self._callbacks: dict[int, Callable] = {}
+        self._in_flight: collections.deque[Pending] = collections.deque()
+        self._in_flight_bytes = 0
+        self._last_reply = 0.0
+        self._sources: dict[str, int] = {}  # the portable modules this worker has been sent
+        self._ahead_bytes = min(AHEAD_BYTES, self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 4)
         importing = None
         deadline = time.monotonic() + limits.load_seconds
         try:
@@ -208,29 +244,103 @@ class Worker:
         ``substitute`` names the prerequisites the grading process's reference replaces
         for this call (None: as the worker was configured).
         """
+        return self.result(self.submit(function, args, kwargs, grad=grad, substitute=substitute))
+
+    def submit(
+        self,
+        function: str,
+        args: tuple,
+        kwargs: dict,
+        grad: bool = False,
+        substitute: list[str] | None = None,
+        ahead: bool = False,
+    ) -> Pending | None:
+        """Send a call without waiting for it; :meth:`result` reads its reply.
+
+        The worker runs calls in the order they were sent, so several can be in flight:
+        each then costs the two processes one wake-up less. With ``ahead``, the call is
+        sent only if it fits in :data:`AHEAD_BYTES` with those already in flight (None
+        otherwise), so that neither side can ever block the other on a full socket.
+        """
         if not self.alive:
             raise WorkerFailure("the worker is no longer running", "crash")
-        self.calls += 1
         self.next_id += 1
-        call_id = self.next_id
-        self._callbacks = {}
-        value, blobs = protocol.encode_value((list(args), kwargs), on_callable=self._register_callback, portable=True)
-        header = {"op": "call", "id": call_id, "function": function, "value": value, "grad": grad}
+        pending = Pending(self.next_id, function)
+        sources = dict(self._sources)  # what the worker will have been sent, if this is sent
+        value, blobs = protocol.encode_value(
+            (list(args), kwargs), on_callable=pending.register_callback, portable=sources
+        )
+        header = {"op": "call", "id": pending.id, "function": function, "value": value, "grad": grad}
         if substitute is not None:
             header["substitute"] = list(substitute)
-        self.channel.send(header, blobs)
-        deadline = time.monotonic() + self.limits.call_seconds
+        frame = protocol.pack(header, blobs)
+        pending.size = len(frame)
+        if self._in_flight and self._in_flight_bytes + pending.size > self._ahead_bytes:
+            if ahead:
+                return None
+            self.settle()
+        if not self.alive:  # settling met a crash: this call never ran
+            pending.outcome = LOST
+            return pending
+        self.calls += 1
+        self._sources = sources
+        try:
+            self.sock.sendall(frame)
+        except OSError:
+            pass  # the worker is gone: reading the replies in order says how
+        pending.sent = time.monotonic()
+        self._in_flight.append(pending)
+        self._in_flight_bytes += pending.size
+        return pending
+
+    def result(self, pending: Pending) -> CallResult:
+        """The reply to ``pending`` (raising what the call raised); replies to the calls
+        sent before it are read and kept first. :class:`CallLost` if an earlier call
+        killed the worker before this one ran."""
+        while pending.outcome is None:
+            self._read_reply()
+        if pending.outcome is LOST:
+            raise CallLost(pending.function)
+        if isinstance(pending.outcome, BaseException):
+            raise pending.outcome
+        return pending.outcome
+
+    def settle(self) -> None:
+        """Read the replies of every call in flight (kept with their calls)."""
+        while self._in_flight:
+            self._read_reply()
+
+    def _read_reply(self) -> None:
+        """Read the reply of the oldest call in flight; on a failure, the later calls are lost."""
+        pending = self._in_flight[0]
+        started = max(pending.sent, self._last_reply)
+        try:
+            pending.outcome = self._reply_to(pending, started + self.limits.call_seconds)
+        except (WorkerFailure, Exception) as failure:  # the call's own outcome (e.g. NotRecorded)
+            self.kill()
+            pending.outcome = failure
+            for later in list(self._in_flight)[1:]:
+                later.outcome = LOST
+            self._in_flight.clear()
+            self._in_flight_bytes = 0
+            return
+        self._last_reply = time.monotonic()
+        self._in_flight.popleft()
+        self._in_flight_bytes -= pending.size
+
+    def _reply_to(self, pending: Pending, deadline: float) -> CallResult | Exception:
+        function = pending.function
         header, blobs = self._receive(deadline, what=f"running {function}")
-        if header.get("id") != call_id:
+        if header.get("id") != pending.id:
             self.kill()
             raise WorkerFailure("the worker answered a different request", "protocol")
         if header["op"] == "missing":
-            raise FunctionMissing(function)
+            return FunctionMissing(function)
         mutated = [i for i in header.get("mutated", []) if isinstance(i, int)]
         if header["op"] == "raised":
             error = StudentRaised(header.get("error") if isinstance(header.get("error"), dict) else {})
             error.mutated = mutated
-            raise error
+            return error
         if header["op"] != "result":
             self.kill()
             raise WorkerFailure("the worker sent a malformed reply", "protocol")
@@ -242,10 +352,10 @@ class Worker:
             raise WorkerFailure(f"the worker sent a malformed result ({error})", "protocol") from None
         return CallResult(result, mutated, decoder.infos or {})
 
-    def _register_callback(self, function: Callable) -> int:
-        token = len(self._callbacks)
-        self._callbacks[token] = function
-        return token
+    @property
+    def _callbacks(self) -> dict[int, Callable]:
+        """The callables passed to the call the worker is running (the oldest in flight)."""
+        return self._in_flight[0].callbacks if self._in_flight else {}
 
     def _receive(self, deadline: float, what: str, limit: float | None = None) -> tuple[dict, list[bytes]]:
         """Wait for the reply, serving callbacks and reference requests meanwhile."""

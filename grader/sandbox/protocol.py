@@ -108,10 +108,12 @@ class Encoder:
     to worker only).
     """
 
-    def __init__(self, on_callable: Callable[[Any], Any] | None = None, portable: bool = False) -> None:
+    def __init__(self, on_callable: Callable[[Any], Any] | None = None, portable: bool | dict[str, int] = False) -> None:
         self.blobs: list[bytes] = []
         self.on_callable = on_callable
-        self.portable = portable
+        self.portable = portable is not False
+        # Source -> module number, for the modules the receiver has already been sent.
+        self.sources: dict[str, int] = portable if isinstance(portable, dict) else {}
 
     def encode(self, value: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -140,12 +142,16 @@ class Encoder:
             if portable is None:
                 return {"$callable": token}
             spec = portable(value)
-            return {
+            node = {
                 "$portable": token,
-                "source": spec.source,
+                "module": self.sources.get(spec.source, len(self.sources)),
                 "factory": spec.factory,
                 "arguments": self.encode(list(spec.arguments), depth + 1),
             }
+            if spec.source not in self.sources:
+                node["source"] = spec.source
+                self.sources[spec.source] = node["module"]
+            return node
         return {"$unsupported": _type_name(value), "summary": _safe_summary(value)}
 
     def _tensor(self, tensor: torch.Tensor) -> Any:
@@ -205,7 +211,8 @@ class Decoder:
 
     ``device`` places tensors (None keeps them on the CPU); ``on_callable`` turns a
     callable token back into a callable (the worker's side of callbacks), and
-    ``on_portable(token, source, factory, arguments)`` rebuilds a :class:`Portable` one
+    ``on_portable(token, module, source, factory, arguments)`` rebuilds a :class:`Portable` one
+    (``source`` is None when module number ``module`` was sent before)
     (the worker's side only: elsewhere a portable node is refused).
     ``keep_info`` records a :class:`TensorInfo` per decoded tensor, keyed by id().
     """
@@ -216,7 +223,7 @@ class Decoder:
         device: str | None = None,
         on_callable: Callable[[Any], Any] | None = None,
         keep_info: bool = False,
-        on_portable: Callable[[Any, str, str, list], Any] | None = None,
+        on_portable: Callable[[Any, int, str | None, str, list], Any] | None = None,
     ) -> None:
         self.blobs = blobs
         self.device = device
@@ -265,13 +272,13 @@ class Decoder:
         if "$portable" in node:
             if self.on_portable is None:
                 raise ProtocolError("portable code is only ever sent to a worker")
-            source, factory = node.get("source"), node.get("factory")
-            if not isinstance(source, str) or not isinstance(factory, str):
+            module, source, factory = node.get("module"), node.get("source"), node.get("factory")
+            if not isinstance(module, int) or not isinstance(source, (str, type(None))) or not isinstance(factory, str):
                 raise ProtocolError("malformed portable callable")
             arguments = self.decode(node.get("arguments"), depth + 1)
             if not isinstance(arguments, list):
                 raise ProtocolError("malformed portable callable")
-            return self.on_portable(node["$portable"], source, factory, arguments)
+            return self.on_portable(node["$portable"], module, source, factory, arguments)
         if "$unsupported" in node:
             return Unsupported(str(node["$unsupported"])[:200], str(node.get("summary", ""))[:200])
         raise ProtocolError("unknown node")
@@ -413,7 +420,7 @@ class Channel:
 
 
 def encode_value(
-    value: Any, on_callable: Callable[[Any], Any] | None = None, portable: bool = False
+    value: Any, on_callable: Callable[[Any], Any] | None = None, portable: bool | dict[str, int] = False
 ) -> tuple[Any, list[bytes]]:
     encoder = Encoder(on_callable, portable)
     return encoder.encode(value), encoder.blobs

@@ -13,6 +13,7 @@ from __future__ import annotations
 import __future__
 import ast
 import builtins
+import collections
 import contextlib
 import gc
 import importlib
@@ -65,6 +66,7 @@ def zygote_main(control_fds: list[int]) -> None:
     # first pass writes to (and copies) every page of the loaded torch.
     gc.collect()
     gc.freeze()
+    _use_huge_pages()
     workers: set[int] = set()
     while controls:
         ready, _, _ = select.select(controls, [], [])
@@ -93,6 +95,35 @@ def zygote_main(control_fds: list[int]) -> None:
                 status = _reap(request["pid"])
                 _kill_orphans(workers)
                 control.send(json.dumps({"status": status, "id": request.get("id")}).encode())
+
+
+def _use_huge_pages() -> None:
+    """Back the loaded heap with 2 MiB pages where the kernel can (Linux 6.1+, THP not off).
+
+    A fork copies one page-table entry per 2 MiB instead of 512, and an exit frees as
+    few: about a quarter of what a worker costs the kernel. Best effort.
+    """
+    if os.environ.get("GRADER_HUGE_PAGES", "1") == "0":
+        return
+    try:
+        import ctypes
+
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        with open("/proc/self/maps") as maps:
+            regions = maps.read().splitlines()
+    except (OSError, AttributeError):
+        return
+    huge, madv_hugepage, madv_collapse = 2 << 20, 14, 25
+    for region in regions:
+        fields = region.split()
+        if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
+            continue  # only anonymous memory: the heap and the allocators' mappings
+        start, end = (int(bound, 16) for bound in fields[0].split("-"))
+        start, end = -(-start // huge) * huge, end // huge * huge
+        if end > start:
+            madvise(start, end - start, madv_hugepage)
+            madvise(start, end - start, madv_collapse)
 
 
 def _become_subreaper() -> None:
@@ -160,8 +191,9 @@ class Worker:
         self.substituted: set[str] = set()
         self._originals: dict[str, object] = {}
         self._proxies: dict[str, object] = {}
-        self._portable_modules: dict[str, dict] = {}
+        self._portable_modules: dict[int, dict] = {}
         self.next_callback_id = 0
+        self.backlog: collections.deque[tuple[dict, list[bytes]]] = collections.deque()
 
     # ---------------------------------------------------------------- messaging
 
@@ -169,9 +201,17 @@ class Worker:
         self.channel.send(header, blobs)
 
     def rpc(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
-        """Ask the grading process something while a call is in progress."""
+        """Ask the grading process something while a call is in progress.
+
+        The grading process may have sent further calls already (it sends ahead): those
+        that arrive before the answer wait in :attr:`backlog`.
+        """
         self.send(header, blobs)
-        return self.channel.recv()
+        while True:
+            reply, reply_blobs = self.channel.recv()
+            if reply.get("op") not in ("call", "exit"):
+                return reply, reply_blobs
+            self.backlog.append((reply, reply_blobs))
 
     def decode(self, node, blobs):
         decoder = protocol.Decoder(
@@ -196,17 +236,17 @@ class Worker:
         callback._grader_token = token
         return callback
 
-    def build_portable(self, token, source: str, factory: str, arguments: list):
+    def build_portable(self, token, module: int, source: str | None, factory: str, arguments: list):
         """A grader callable rebuilt here from its module's source (see ``protocol.Portable``).
 
-        Handed on to a replaced prerequisite, it travels back as the original's token.
+        A module's source comes with its first use only; it is executed once. Handed on
+        to a replaced prerequisite, the rebuilt callable travels back as the original's token.
         """
-        namespace = self._portable_modules.get(source)
-        if namespace is None:
-            module = types.ModuleType("_grader_portable")
-            exec(compile(source, "<grader: portable callable>", "exec"), module.__dict__)  # noqa: S102 - the grader's code
-            namespace = self._portable_modules[source] = module.__dict__
-        built = namespace[factory](*arguments)
+        if source is not None and module not in self._portable_modules:
+            namespace = types.ModuleType("_grader_portable")
+            exec(compile(source, "<grader: portable callable>", "exec"), namespace.__dict__)  # noqa: S102 - the grader's code
+            self._portable_modules[module] = namespace.__dict__
+        built = self._portable_modules[module][factory](*arguments)
         built._grader_token = token
         return built
 
@@ -388,7 +428,7 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                header, blobs = self.channel.recv()
+                header, blobs = self.backlog.popleft() if self.backlog else self.channel.recv()
             except EOFError:
                 return
             if header["op"] == "call":
