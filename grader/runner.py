@@ -257,6 +257,48 @@ class _Lookahead:
         return task, outcome
 
 
+class _ImportedAlone:
+    """What each module of a package defines, learned from the worker that grades it.
+
+    Each module is imported alone by its own worker anyway, so the probe (every module
+    imported in one worker first) is needed only when one fails to import: then it runs,
+    knowing what failed so far, and settles whose fault it is (a module importing a
+    broken one gets a stand-in for it). Reads like the probe's dict: ``get(module)``.
+    """
+
+    def __init__(self, grader: "Grader") -> None:
+        self.grader = grader
+        self.known: dict[str, dict] = {}
+        self.probed = False
+
+    def get(self, module: str, default: Any = None) -> Any:
+        if module not in self.known and not self.probed:
+            self._import_alone(module)
+        return self.known.get(module, default)
+
+    def _import_alone(self, module: str) -> None:
+        grader = self.grader
+        if module not in grader.submission.present or module in grader.broken:
+            return
+        try:
+            worker = grader.shared_worker(module)
+        except WorkerFailure as failure:
+            if failure.module is not None:
+                grader.broken[failure.module] = failure.message
+            self._probe()
+            return
+        info = worker.modules.get(module)
+        if isinstance(info, dict) and info.get("ok"):
+            self.known[module] = info
+            return
+        grader.close_worker(module)
+        self._probe()
+
+    def _probe(self) -> None:
+        self.known = self.grader.probe()
+        self.probed = True
+
+
 def _has_callable(tree: Any) -> bool:
     if isinstance(tree, (list, tuple)):
         return any(_has_callable(item) for item in tree)
@@ -367,6 +409,12 @@ class Grader:
             worker = self._workers[module] = self.start_worker(module, [])
         return worker
 
+    def close_worker(self, module: str) -> None:
+        worker = self._workers.pop(module, None)
+        if worker is not None:
+            self.collect_output(worker)
+            worker.close()
+
     def close_workers(self) -> None:
         for worker in self._workers.values():
             self.collect_output(worker)
@@ -432,10 +480,11 @@ class Grader:
         self.output = []
         self._slow_notebook = False
         exercises = exercises if exercises is not None else list(self.course.exercises)
-        probe = self.probe()
+        official_package = self.submission.kind == "package" and not self.handout
+        probe = _ImportedAlone(self) if official_package else self.probe()
         notes = list(self.submission.notes)
         notes.extend(self._notebook_speed(probe))
-        for module_info in probe.values():
+        for module_info in probe.values() if not official_package else []:
             for cell_error in module_info.get("cell_errors", [])[:10]:
                 note = self._cell_note(cell_error, set(module_info.get("functions", [])))
                 if note not in notes:
@@ -600,11 +649,11 @@ class Grader:
         filename = f"{exercise.module}.py"
         if submission.kind == "package" and exercise.module not in submission.present:
             return "missing", f"{filename} is not in the submission"
+        functions = (probe.get(exercise.module) or {}).get("functions", [])  # may learn it is broken
         if exercise.module in self.broken:
             if submission.kind == "notebook":
                 return "import error", self.broken[exercise.module]
             return "import error", f"{filename} could not be imported: {self.broken[exercise.module]}"
-        functions = probe.get(exercise.module, {}).get("functions", [])
         if exercise.function not in functions:
             where = "the notebook" if submission.kind == "notebook" else filename
             return "missing", f"{where} does not define a function named {exercise.function}"

@@ -55,3 +55,28 @@ def test_all_import_styles_see_the_submissions_own_module(grader, submission_fac
         exercises = _by_name(grader.grade(submission_factory({"multihead": source})))
         mha = exercises["multihead.multi_head_attention"]
         assert mha.score == mha.max_score, (style, [c.message for c in mha.checks if not c.passed])
+
+
+def test_modules_that_import_alone_need_no_probe_and_a_failing_one_gets_it(course, submission_factory):
+    """Each module's own worker says what it defines; the all-modules probe runs only when
+    an import fails, and then settles whose fault it is."""
+    from grader.runner import Grader
+
+    with Grader(course, processes=1) as grader:
+        started: list[tuple[str | None, bool]] = []
+        start_worker = grader.start_worker
+
+        def counted(module, substitute, import_all=False):
+            started.append((module, import_all))
+            return start_worker(module, substitute, import_all=import_all)
+
+        grader.start_worker = counted
+        assert grader.grade(SOLUTIONS).score == course.max_score
+        assert sorted(m for m, _ in started) == sorted(course.modules)  # one worker per module, no probe
+
+        started.clear()
+        broken = (SOLUTIONS / "attention.py").read_text() + "\nraise ImportError('half-finished')\n"
+        exercises = _by_name(grader.grade(submission_factory({"attention": broken})))
+        assert [m for m, everything in started if everything] == [None]  # the probe, once
+        assert exercises["attention.softmax"].status == "import error"
+        assert exercises["multihead.multi_head_attention"].score == exercises["multihead.multi_head_attention"].max_score
