@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import sys
@@ -172,13 +173,14 @@ def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, dev
     if out.resolve() == submissions.resolve() or submissions.resolve() in out.resolve().parents:
         raise GraderError("the output folder must not be inside the submissions folder")
     _require_device(device)
-    from .course import load_course
     from .sandbox.zygote import Zygote, make_workdir
 
     sandbox = None if scheduler else make_workdir()
     # Started first: the zygote imports torch while this process loads the course.
     zygote = None if sandbox is None else Zygote(sandbox, channels=max(1, workers))
     try:
+        from .course import load_course
+
         _batch(submissions, out, workers, scheduler, device, load_course(), zygote)
     finally:
         if zygote is not None:
@@ -305,6 +307,15 @@ def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
 
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        _main()
+    finally:
+        # The interpreter's collections at exit would walk every object torch and the course
+        # created (about half a second); nothing the grader leaves behind needs them.
+        gc.freeze()
+
+
+def _main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as done:
