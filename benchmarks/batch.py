@@ -3,7 +3,9 @@
 Prints submissions per minute (for the whole command, start-up included, and in the
 steady state: between the first and the last result written), the overhead per
 submission over the time its checks take, and the time to re-run a finished batch
-(everything from the cache).
+(everything from the cache). CPU seconds per submission (the grader, its sandbox and
+every worker) bound what any number of workers can reach: 60 * cores / CPU-s per submission
+submissions per minute.
 
 The grader keeps the examples it draws per machine (``$XDG_CACHE_HOME``); the benchmark
 starts from an empty one, so its first run draws them ("cold") and later runs reuse them
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,13 +46,16 @@ def make_class(folder: Path, copies: int) -> None:
                     handle.write(BUG)
 
 
-def run(submissions: Path, out: Path, workers: int, cache: Path) -> float:
-    started = time.perf_counter()
+def run(submissions: Path, out: Path, workers: int, cache: Path) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the command and every process under it."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [sys.executable, "-m", "grader", "batch", str(submissions), "-o", str(out), "--workers", str(workers)],
         cwd=ROOT, check=True, stderr=subprocess.DEVNULL, env={**os.environ, "XDG_CACHE_HOME": str(cache)},
     )
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return time.perf_counter() - started, cpu
 
 
 def main() -> None:
@@ -70,7 +76,7 @@ def main() -> None:
                 shutil.rmtree(cache, ignore_errors=True)
             examples = "warm" if list(cache.glob("*/examples-*.pkl")) else "cold"
             out = Path(tmp) / f"out{index}"
-            wall = run(room, out, workers, cache)
+            wall, cpu = run(room, out, workers, cache)
             reports = [json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.endswith(".results.json")]
             check_seconds = sum(e["seconds"] for r in reports for e in r["exercises"])
             per_submission = wall * workers / count
@@ -80,9 +86,10 @@ def main() -> None:
                 f"workers={workers} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
                 f"(start-up included); steady state {steady:6.1f} submissions/min; "
                 f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
-                f"(overhead {per_submission - check_seconds / count:+.2f} s)"
+                f"(overhead {per_submission - check_seconds / count:+.2f} s); "
+                f"{cpu / count:.2f} CPU-s per submission, all processes"
             )
-            resume = run(room, out, workers, cache)
+            resume, _ = run(room, out, workers, cache)
             print(f"           re-run of the finished batch (all cached): {resume:.1f} s")
 
 
