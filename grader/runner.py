@@ -23,7 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import greenlet
 import hypothesis
@@ -276,6 +276,9 @@ class _ImportedAlone:
             self._import_alone(module)
         return self.known.get(module, default)
 
+    def values(self) -> Iterable[dict]:
+        return self.known.values()
+
     def _import_alone(self, module: str) -> None:
         grader = self.grader
         if module not in grader.submission.present or module in grader.broken:
@@ -481,10 +484,10 @@ class Grader:
         self._slow_notebook = False
         exercises = exercises if exercises is not None else list(self.course.exercises)
         official_package = self.submission.kind == "package" and not self.handout
-        probe = _ImportedAlone(self) if official_package else self.probe()
+        probe: Any = _ImportedAlone(self) if official_package else self.probe()
         notes = list(self.submission.notes)
         notes.extend(self._notebook_speed(probe))
-        for module_info in probe.values() if not official_package else []:
+        for module_info in probe.values():
             for cell_error in module_info.get("cell_errors", [])[:10]:
                 note = self._cell_note(cell_error, set(module_info.get("functions", [])))
                 if note not in notes:

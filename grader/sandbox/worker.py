@@ -192,7 +192,6 @@ class Worker:
         self._originals: dict[str, object] = {}
         self._proxies: dict[str, object] = {}
         self._portable_modules: dict[int, dict] = {}
-        self.next_callback_id = 0
         self.backlog: collections.deque[tuple[dict, list[bytes]]] = collections.deque()
 
     # ---------------------------------------------------------------- messaging
