@@ -145,6 +145,7 @@ def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(g
 
     folder = submission_factory({"decoding": "def call_twice(step_fn):\n    return [step_fn(), step_fn()]\n"})
     grader.submission = load_submission(folder, course.modules, grader.workdir)
+    grader.broken = {}  # what the last graded submission left (e.g. a notebook's broken modules)
     worker = grader.start_worker("decoding", [])
     try:
         counter = _Counter(41)
