@@ -1,9 +1,10 @@
-"""Grade one submission: probe its modules, run every exercise's checks in the sandbox.
+"""Grade one submission: import its modules, run every exercise's checks in the sandbox.
 
-Each exercise gets its own worker, in which the exercise's prerequisites (``uses``)
-are replaced by the grading process's reference, so a mistake is charged only to the
-function that has it. The verdict of every check is computed here, from values the
-worker sent back.
+Each module gets its own worker, shared by its exercises; each call names the
+prerequisites (``uses``) that the grading process's reference replaces, so a mistake is
+charged only to the function that has it. A check's examples stream their calls to the
+worker (:class:`_Lookahead`). The verdict of every check is computed here, from values
+the worker sent back.
 """
 
 from __future__ import annotations
