@@ -230,30 +230,3 @@ def test_processes_that_leave_the_process_group_are_killed_too(strict_grader, su
     _assert_only(exercises, "no exercise")
     survivors = subprocess.run(["pgrep", "-f", "sleep 4343"], capture_output=True, text=True).stdout.split()
     assert survivors == []
-
-
-@pytest.mark.parametrize("children_file", [True, False], ids=["children file", "scanning /proc"])
-def test_the_zygote_finds_its_children_with_or_without_the_kernels_list(monkeypatch, children_file):
-    """What it kills after each worker: its children that are not live workers."""
-    import time
-
-    from grader.sandbox import worker as sandbox_side
-
-    if not children_file:
-        real_open = os.open
-
-        def without_children_file(path, *args, **kwargs):
-            if str(path).endswith("/children"):
-                raise FileNotFoundError(path)
-            return real_open(path, *args, **kwargs)
-
-        monkeypatch.setattr(os, "open", without_children_file)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child only waits to be found
-        time.sleep(30)
-        os._exit(0)
-    try:
-        assert pid in sandbox_side._children()
-    finally:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)

@@ -139,46 +139,30 @@ def _become_subreaper() -> None:
 def _kill_orphans(workers: set[int]) -> None:
     """Kill and reap our children that are not live workers (left behind by student code).
 
-    Runs after every worker: the kernel lists our children in one file where it can
-    (``/proc/self/task/<tid>/children``); otherwise every ``/proc/<pid>/stat`` is read.
+    Runs after every worker, so it reads each ``/proc/<pid>/stat`` with bare system calls.
     """
-    for pid in _children() - workers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-
-
-def _children() -> set[int]:
-    me = os.getpid()
-    try:
-        descriptor = os.open(f"/proc/self/task/{me}/children", os.O_RDONLY)
-        try:
-            return {int(pid) for pid in os.read(descriptor, 1 << 16).split()}
-        finally:
-            os.close(descriptor)
-    except OSError:
-        pass
-    found: set[int] = set()
+    me = str(os.getpid()).encode()
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
-    parent_field = str(me).encode()
+        return
     for entry in entries:
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) in workers:
             continue
         try:
             descriptor = os.open(f"/proc/{entry}/stat", os.O_RDONLY)
             try:
-                if os.read(descriptor, 4096).rsplit(b")", 1)[1].split()[1] == parent_field:
-                    found.add(int(entry))
+                parent = os.read(descriptor, 4096).rsplit(b")", 1)[1].split()[1]
             finally:
                 os.close(descriptor)
         except (OSError, IndexError):
             continue
-    return found
+        if parent == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                os.waitpid(int(entry), 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def _reap(pid: int) -> dict:
