@@ -144,3 +144,18 @@ def test_a_crash_in_flight_fails_its_call_and_loses_the_later_ones(course, submi
         with pytest.raises(CallLost):
             worker.result(sent[2])
         assert not worker.alive
+
+
+def test_huge_results_streamed_back_never_block_the_calls_sent_ahead(tmp_path):
+    """Every call returns 16 MB: replies far larger than a socket's buffer, while calls are in flight."""
+    (tmp_path / "masks.py").write_text(
+        "import torch\n"
+        "def causal_mask(q_len, k_len=None, device=None):\n"
+        "    return torch.ones(4000, 4000, dtype=torch.bool)\n"
+    )
+    course, book = _course(6)
+    with Grader(course, limits=LIMITS, examples=book, handout=Handout()) as grader:
+        graded = grader.grade(tmp_path).exercises[0]
+    first, second = graded.checks[0], graded.checks[1]
+    assert not first.passed and "n = 1" in first.input and "shape" in first.message, first.message
+    assert not second.passed and "shape" in second.message and graded.status == "graded"
