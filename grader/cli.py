@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -33,15 +33,26 @@ def _require_device(device: str) -> None:
 
 
 @contextlib.contextmanager
+def _zygote_first(channels: int = 1) -> Iterator[tuple[Any, Path]]:
+    """``(zygote, workdir)``, started before this process imports torch (the zygote imports
+    it meanwhile); stopped and removed on the way out."""
+    from .sandbox.zygote import Zygote, make_workdir
+
+    workdir = make_workdir()
+    zygote = Zygote(workdir, channels=channels)
+    try:
+        yield zygote, workdir
+    finally:
+        zygote.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = False,
              error: Callable[[str], click.ClickException] = GraderError) -> Iterator[tuple]:
     """``(course, chosen exercises or None, grader)``: the sandbox starts first (it imports
     torch meanwhile), then the course loads. In a student hand-out, its recordings load too."""
-    from .sandbox.zygote import Zygote, make_workdir
-
-    workdir = make_workdir()
-    zygote = Zygote(workdir)
-    try:
+    with _zygote_first() as (zygote, workdir):
         from .course import load_course
         from .release import installed_handout
         from .runner import Grader
@@ -56,9 +67,6 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
         with Grader(course, device=device, zygote=zygote, workdir=workdir, processes=processes,
                     handout=local) as grader, _examples_kept(official=local is None):
             yield course, chosen, grader
-    finally:
-        zygote.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _examples_kept(official: bool):
@@ -173,19 +181,12 @@ def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, dev
     if out.resolve() == submissions.resolve() or submissions.resolve() in out.resolve().parents:
         raise GraderError("the output folder must not be inside the submissions folder")
     _require_device(device)
-    from .sandbox.zygote import Zygote, make_workdir
-
-    sandbox = None if scheduler else make_workdir()
-    # Started first: the zygote imports torch while this process loads the course.
-    zygote = None if sandbox is None else Zygote(sandbox, channels=max(1, workers))
-    try:
+    # On a cluster the workers have their own sandboxes; here the zygote starts first.
+    sandbox = contextlib.nullcontext((None, None)) if scheduler else _zygote_first(max(1, workers))
+    with sandbox as (zygote, _):
         from .course import load_course
 
         _batch(submissions, out, workers, scheduler, device, load_course(), zygote)
-    finally:
-        if zygote is not None:
-            zygote.close()
-            shutil.rmtree(sandbox, ignore_errors=True)
 
 
 def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, device: str, course, zygote) -> None:

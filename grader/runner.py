@@ -693,7 +693,7 @@ class Grader:
 
         try:
             with _quiet_warnings():
-                self.run_examples(exercise, check, body, max_examples, _Lookahead(session, body, show))
+                self.run_examples(exercise, check, _Lookahead(session, body, show), max_examples)
         except CheckFailed as failure:
             return fail(failure.message, hint=failure.hint or check.hint, input=_render(drawn), details=failure.details), False
         except NotRecorded as missing:
@@ -730,19 +730,15 @@ class Grader:
         return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
 
     def run_examples(
-        self,
-        exercise: Exercise,
-        check: Check,
-        body: Callable[[dict], None],
-        max_examples: int | None = None,
-        lookahead: _Lookahead | None = None,
+        self, exercise: Exercise, check: Check, lookahead: _Lookahead, max_examples: int | None = None
     ) -> None:
-        """``body(values)`` on each example: replayed recordings first, hypothesis on a failure.
+        """``lookahead.body(values)`` on each example: replayed recordings first (their calls
+        streamed), hypothesis on a failure.
 
         A failing recorded example is the first failure hypothesis itself would meet, so
         running hypothesis then finds it again and shrinks it: same verdict, same report.
-        The recorded examples run through ``lookahead`` when given (their calls streamed).
         """
+        body = lookahead.body
         if not check.strategies:
             body({})
             return
@@ -750,12 +746,7 @@ class Grader:
             raise ExamplesNotRecorded(check.name)
         if self.replay or self.handout:
             try:
-                examples = list(self.examples.replay(exercise, check, max_examples))
-                if lookahead is not None:
-                    lookahead.run(examples)
-                else:
-                    for values in examples:
-                        body(values)
+                lookahead.run(list(self.examples.replay(exercise, check, max_examples)))
                 return
             except FunctionMissing:
                 raise

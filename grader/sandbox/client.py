@@ -211,7 +211,6 @@ class Worker:
         self.next_id = 0
         self._handles: dict[int, tuple[list, list]] = {}
         self._in_flight: collections.deque[Pending] = collections.deque()
-        self._in_flight_bytes = 0
         self._last_reply = 0.0
         self._sources: dict[str, int] = {}  # the portable modules this worker has been sent
         self._ahead_bytes = min(AHEAD_BYTES, self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 4)
@@ -290,7 +289,6 @@ class Worker:
             pass  # the worker is gone: reading the replies in order says how
         pending.sent = time.monotonic()
         self._in_flight.append(pending)
-        self._in_flight_bytes += pending.size
         return pending
 
     def result(self, pending: Pending) -> CallResult:
@@ -322,11 +320,9 @@ class Worker:
             for later in list(self._in_flight)[1:]:
                 later.outcome = LOST
             self._in_flight.clear()
-            self._in_flight_bytes = 0
             return
         self._last_reply = time.monotonic()
         self._in_flight.popleft()
-        self._in_flight_bytes -= pending.size
 
     def _reply_to(self, pending: Pending, deadline: float) -> CallResult | Exception:
         function = pending.function
@@ -351,6 +347,10 @@ class Worker:
             self.kill()
             raise WorkerFailure(f"the worker sent a malformed result ({error})", "protocol") from None
         return CallResult(result, mutated, decoder.infos or {})
+
+    @property
+    def _in_flight_bytes(self) -> int:
+        return sum(pending.size for pending in self._in_flight)
 
     @property
     def _callbacks(self) -> dict[int, Callable]:

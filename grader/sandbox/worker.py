@@ -101,7 +101,8 @@ def _use_huge_pages() -> None:
     """Back the loaded heap with 2 MiB pages where the kernel can (Linux 6.1+, THP not off).
 
     A fork copies one page-table entry per 2 MiB instead of 512, and an exit frees as
-    few: about a quarter of what a worker costs the kernel. Best effort.
+    few (measured: the zygote's kernel time per submission fell from ~0.055 to ~0.033 s).
+    Best effort; ``GRADER_HUGE_PAGES=0`` turns it off.
     """
     if os.environ.get("GRADER_HUGE_PAGES", "1") == "0":
         return
