@@ -152,7 +152,7 @@ def record_reference(course: Course, solutions_dir: Path) -> tuple[ExampleBook, 
 
     book = ExampleBook()
     recording.clear()
-    with _recording_references(course), Grader(course, processes=1, examples=book) as grader:
+    with _recording_references(course), Grader(course, processes=1, examples=book, own_prerequisites=False) as grader:
         report = grader.grade(Path(solutions_dir), name="reference")
     if report.score != report.max_score:
         failed = [f"{e.name}: {c.name}" for e in report.exercises for c in e.checks if not c.passed]

@@ -2,7 +2,8 @@
 
 Each module gets its own worker, shared by its exercises; each call names the
 prerequisites (``uses``) that the grading process's reference replaces, so a mistake is
-charged only to the function that has it. A check's examples stream their calls to the
+charged only to the function that has it (those that passed are the student's own:
+see :meth:`Grader.grade_exercise`). A check's examples stream their calls to the
 worker (:class:`_Lookahead`). The verdict of every check is computed here, from values
 the worker sent back.
 """
@@ -325,8 +326,12 @@ class Grader:
         replay: bool = True,
         examples: ExampleBook | None = None,
         handout: Handout | None = None,
+        own_prerequisites: bool = True,
     ) -> None:
         self.course = course
+        # Off when recording a hand-out, which needs the reference's result wherever an
+        # exercise calls a prerequisite.
+        self.own_prerequisites = own_prerequisites and handout is None
         self.replay = replay
         self.handout = handout
         self.examples = examples if examples is not None else BOOK
@@ -543,7 +548,7 @@ class Grader:
         changes nothing in its result. The child never runs student code itself.
         """
         if self.processes < 2 or len(exercises) < 4:
-            return {e.name: self.grade_exercise(e, probe) for e in exercises}
+            return self._grade_in_order(exercises, probe)
         mine, theirs = _split_by_cost(exercises)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -556,7 +561,7 @@ class Grader:
                 self._workers = {}  # the parent's, if any, are not ours to use or close
                 self.output = []
                 known = set(self.examples.keys())
-                graded = [self.grade_exercise(e, probe).to_json() for e in theirs]
+                graded = [r.to_json() for r in self._grade_in_order(theirs, probe).values()]
                 self.close_workers()
                 recorded = self.examples.dumps(lambda key: key not in known)
                 payload = {
@@ -569,7 +574,7 @@ class Grader:
             finally:
                 os._exit(status)
         os.close(write_fd)
-        results = {e.name: self.grade_exercise(e, probe) for e in mine}
+        results = self._grade_in_order(mine, probe)
         data = _read_all(read_fd, CHILD_GRACE_SECONDS)
         if data is None:  # the child is stuck (a bug of ours): stop it and do its share here
             os.kill(pid, signal.SIGKILL)
@@ -580,8 +585,15 @@ class Grader:
             self.output.extend(t for t in payload["output"] if t not in self.output)
             self.examples.loads(base64.b64decode(payload["examples"]))  # what the child drew, kept for next time
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-            results.update((e.name, self.grade_exercise(e, probe)) for e in theirs)  # the child failed
+            results.update(self._grade_in_order(theirs, probe))  # the child failed
         return {e.name: results[e.name] for e in exercises}
+
+    def _grade_in_order(self, group: list[Exercise], probe: dict) -> dict[str, ExerciseResult]:
+        """Grade ``group`` prerequisites first (see :func:`_split_by_cost`), in its order."""
+        graded: dict[str, ExerciseResult] = {}
+        for exercise in _prerequisites_first(group):
+            graded[exercise.name] = self.grade_exercise(exercise, probe, graded)
+        return {e.name: graded[e.name] for e in group}
 
     def facts(self, seconds: float) -> dict[str, Any]:
         return {
@@ -595,25 +607,50 @@ class Grader:
             "seed": "derandomized (hypothesis), torch.manual_seed(0) before every call",
         }
 
-    def grade_exercise(self, exercise: Exercise, probe: dict) -> ExerciseResult:
+    def grade_exercise(
+        self, exercise: Exercise, probe: dict, graded: dict[str, ExerciseResult] | None = None
+    ) -> ExerciseResult:
+        """Grade one exercise; ``graded`` holds the results of its prerequisites, if known.
+
+        Officially, a prerequisite that failed (or is not known to have passed) is replaced
+        by the reference, so a mistake is charged once. One that passed every check is
+        the student's own: each check is tried with it first, from the recorded examples
+        alone, and only a check that fails so is run again (and reported) with the
+        reference in its place. A correct submission then needs no round trip to the
+        grading process for its prerequisites.
+        """
         started = time.perf_counter()
         unavailable = self._unavailable(exercise, probe)
         if unavailable:
             status, message = unavailable
             checks = self._all_failed(exercise, message) + self._not_run(exercise)
             return ExerciseResult(exercise.name, checks, status=status, note=message)
-        session = _Session(self, exercise, self._substitutes(exercise, probe))
+        substitute = self._substitutes(exercise, probe)
+        own = [u for u in substitute if _passed(graded, u)] if self.own_prerequisites else []
+        session = _Session(self, exercise, substitute)
+        trial = _Session(self, exercise, [u for u in substitute if u not in own]) if own else None
         student = Student(session, exercise.name, exercise.reference)
         results: list[CheckResult] = []
+        notes: list[CheckResult] = []
         not_implemented = 0
         try:
             for check in exercise.checks:
+                if trial is not None:
+                    tried, _ = self.run_check(exercise, check, Student(trial, exercise.name, exercise.reference),
+                                              trial, quick=True)
+                    if tried.passed:
+                        results.append(tried)
+                        continue
                 result, stub = self.run_check(exercise, check, student, session)
                 not_implemented += stub
                 results.append(result)
-            results.append(self._inputs_unchanged(exercise, session))
+                if trial is not None and result.passed and not notes:
+                    notes.append(_fails_with_own(own, tried))
+            results.append(self._inputs_unchanged(exercise, session, trial))
         finally:
             session.close()
+            if trial is not None:
+                trial.close()
         results.extend(self._not_run(exercise))
         status = "graded"
         note = ""
@@ -624,8 +661,8 @@ class Grader:
         elif session.crashes:
             status, note = "crashed", "the worker crashed during some checks (see below)"
         return ExerciseResult(
-            exercise.name, results, status=status, note=note,
-            seconds=time.perf_counter() - started, calls=session.calls,
+            exercise.name, results + notes, status=status, note=note,
+            seconds=time.perf_counter() - started, calls=session.calls + (trial.calls if trial else 0),
         )
 
     def _substitutes(self, exercise: Exercise, probe: dict) -> list[str]:
@@ -669,9 +706,14 @@ class Grader:
         return checks
 
     def run_check(
-        self, exercise: Exercise, check: Check, student: Student, session: _Session, max_examples: int | None = None
+        self, exercise: Exercise, check: Check, student: Student, session: _Session,
+        max_examples: int | None = None, quick: bool = False,
     ) -> tuple[CheckResult, bool]:
-        """Run one check; returns its result and whether it met an unimplemented stub."""
+        """Run one check; returns its result and whether it met an unimplemented stub.
+
+        ``quick``: the recorded examples only, no hypothesis search on a failure (its
+        input is the first recorded one that failed).
+        """
         label = {"input_label": "failing input (recorded; shrunk only by the official grader)"} if self.handout else {}
         fail = lambda message, **extra: CheckResult(  # noqa: E731
             check.name, check.points, 0.0, False, message, hint=extra.get("hint", check.hint),
@@ -693,7 +735,7 @@ class Grader:
 
         try:
             with _quiet_warnings():
-                self.run_examples(exercise, check, _Lookahead(session, body, show), max_examples)
+                self.run_examples(exercise, check, _Lookahead(session, body, show), max_examples, quick)
         except CheckFailed as failure:
             return fail(failure.message, hint=failure.hint or check.hint, input=_render(drawn), details=failure.details), False
         except NotRecorded as missing:
@@ -730,7 +772,8 @@ class Grader:
         return CheckResult(check.name, check.points, check.points, True, hidden=check.hidden), False
 
     def run_examples(
-        self, exercise: Exercise, check: Check, lookahead: _Lookahead, max_examples: int | None = None
+        self, exercise: Exercise, check: Check, lookahead: _Lookahead, max_examples: int | None = None,
+        quick: bool = False,
     ) -> None:
         """``lookahead.body(values)`` on each example: replayed recordings first (their calls
         streamed), hypothesis on a failure.
@@ -744,27 +787,29 @@ class Grader:
             return
         if self.handout and not self.examples.has(exercise, check, max_examples):
             raise ExamplesNotRecorded(check.name)
-        if self.replay or self.handout:
+        if self.replay or self.handout or quick:
             try:
                 lookahead.run(list(self.examples.replay(exercise, check, max_examples)))
                 return
             except FunctionMissing:
                 raise
             except Exception:  # noqa: BLE001 - any failure is hypothesis's to shrink
-                if self.handout:
+                if self.handout or quick:
                     raise  # no search here: the recorded failing input is the report
         hypothesis_test(check, max_examples or check.examples, body)()
 
-    def _inputs_unchanged(self, exercise: Exercise, session: _Session) -> CheckResult:
+    def _inputs_unchanged(self, exercise: Exercise, *sessions: _Session | None) -> CheckResult:
+        """Judged on every call the exercise's checks made, whichever prerequisites they used."""
         name, points = INPUTS_UNCHANGED, exercise.inputs_unchanged_points
-        if session.mutations:
-            changed = sorted({m.argument for m in session.mutations})
+        mutations = [m for session in sessions if session is not None for m in session.mutations]
+        if mutations:
+            changed = sorted({m.argument for m in mutations})
             return CheckResult(
                 name, points, 0.0, False,
                 f"modified its input{'s' if len(changed) > 1 else ''} {', '.join(f'`{c}`' for c in changed)} in place",
                 hint="use out-of-place operations (x = x + 1, not x += 1 or x.add_(1)); clone before writing",
             )
-        if session.completed_calls == 0:
+        if not any(session is not None and session.completed_calls for session in sessions):
             return CheckResult(
                 name, points, 0.0, False,
                 "not verified: every call raised an error (fix the errors reported above first)",
@@ -851,14 +896,78 @@ def _debug(error: BaseException) -> None:
 
 
 def _split_by_cost(exercises: list[Exercise]) -> tuple[list[Exercise], list[Exercise]]:
-    """Two groups of about equal work (estimated by hypothesis examples), deterministically."""
+    """Two groups of about equal work (estimated by hypothesis examples), deterministically.
+
+    An exercise stays with its prerequisites, so that each is graded knowing whether
+    they passed, as it would be in one process.
+    """
+    families = _families(exercises)
+    cost = lambda family: sum(c.examples for e in family for c in e.checks)  # noqa: E731
     groups: tuple[list[Exercise], list[Exercise]] = ([], [])
     loads = [0, 0]
-    for exercise in sorted(exercises, key=lambda e: (-sum(c.examples for c in e.checks), e.name)):
+    for family in sorted(families, key=lambda f: (-cost(f), f[0].name)):
         lighter = 0 if loads[0] <= loads[1] else 1
-        groups[lighter].append(exercise)
-        loads[lighter] += sum(c.examples for c in exercise.checks)
-    return groups
+        groups[lighter].extend(family)
+        loads[lighter] += cost(family)
+    order = {e.name: i for i, e in enumerate(exercises)}
+    return tuple(sorted(group, key=lambda e: order[e.name]) for group in groups)  # type: ignore[return-value]
+
+
+def _families(exercises: list[Exercise]) -> list[list[Exercise]]:
+    """The exercises linked by ``uses`` (either way), each family in course order."""
+    family = {e.name: e.name for e in exercises}
+
+    def root(name: str) -> str:
+        while family[name] != name:
+            name = family[name]
+        return name
+
+    for exercise in exercises:
+        for used in exercise.uses:
+            if used in family:
+                family[root(used)] = root(exercise.name)
+    grouped: dict[str, list[Exercise]] = {}
+    for exercise in exercises:
+        grouped.setdefault(root(exercise.name), []).append(exercise)
+    return list(grouped.values())
+
+
+def _prerequisites_first(exercises: list[Exercise]) -> list[Exercise]:
+    """Course order, except that an exercise comes after those it uses."""
+    by_name = {e.name: e for e in exercises}
+    ordered: list[Exercise] = []
+    placed: set[str] = set()
+
+    def place(exercise: Exercise) -> None:
+        if exercise.name in placed:
+            return
+        placed.add(exercise.name)
+        for used in exercise.uses:
+            if used in by_name:
+                place(by_name[used])
+        ordered.append(exercise)
+
+    for exercise in exercises:
+        place(exercise)
+    return ordered
+
+
+def _passed(graded: dict[str, ExerciseResult] | None, name: str) -> bool:
+    """Did the exercise ``name`` (graded in this run) earn every point?"""
+    result = (graded or {}).get(name)
+    return result is not None and result.status == "graded" and result.score >= result.max_score
+
+
+def _fails_with_own(own: list[str], tried: CheckResult) -> CheckResult:
+    """A check failed with the student's own (passing) prerequisites, passed with correct ones."""
+    names = ", ".join(own)
+    return CheckResult(
+        f"with your own {names}", 0.0, 0.0, False,
+        f"{tried.name!r} passes with correct versions of {names}, but fails with yours ({tried.message}), "
+        f"although yours pass their own checks: look at how this function calls them. No points are taken "
+        "here for it.",
+        input=tried.input,
+    )
 
 
 def _render(drawn: dict[str, Any]) -> str:

@@ -80,3 +80,114 @@ def test_modules_that_import_alone_need_no_probe_and_a_failing_one_gets_it(cours
         assert [m for m, everything in started if everything] == [None]  # the probe, once
         assert exercises["attention.softmax"].status == "import error"
         assert exercises["multihead.multi_head_attention"].score == exercises["multihead.multi_head_attention"].max_score
+
+
+# A softmax that passes every softmax check but misbehaves when attention calls it: the
+# stand-in for a prerequisite whose flaw only its caller's inputs reveal.
+SOFTMAX_WRONG_ONLY_FOR_ATTENTION = """
+
+import sys as _sys
+
+_correct_softmax = softmax
+
+
+def softmax(x, dim=-1):
+    if _sys._getframe(1).f_code.co_name == "scaled_dot_product_attention":
+        return _correct_softmax(x, dim=dim) * 2
+    return _correct_softmax(x, dim=dim)
+"""
+
+WRONG_SCALE = """
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / q.shape[-1]  # divided by d, not sqrt(d)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = softmax(scores, dim=-1)
+    return weights @ v, weights
+"""
+
+
+def test_passing_prerequisites_are_the_students_own_and_need_no_reference(course, submission_factory):
+    """A correct submission runs entirely in its workers: no prerequisite calls back for
+    the reference. Take the change away and this fails."""
+    from grader.runner import Grader
+    from grader.sandbox import client
+
+    served: list[str] = []
+    run_reference = client.Worker._run_reference
+
+    def counted(self, *args, **kwargs):
+        served.append(str(args[:1]))
+        return run_reference(self, *args, **kwargs)
+
+    with Grader(course, processes=1) as grader:
+        client.Worker._run_reference = counted
+        try:
+            assert grader.grade(SOLUTIONS).score == course.max_score
+            assert served == []
+            source = (SOLUTIONS / "attention.py").read_text() + WRONG_SOFTMAX
+            exercises = _by_name(grader.grade(submission_factory({"attention": source})))
+        finally:
+            client.Worker._run_reference = run_reference
+    assert served  # a failing softmax is replaced by the reference where attention calls it
+    sdpa = exercises["attention.scaled_dot_product_attention"]
+    assert sdpa.score == sdpa.max_score
+
+
+def test_a_check_failing_with_a_passing_prerequisite_is_retried_with_the_reference(grader, submission_factory):
+    """Charged once: the softmax passes its own checks, so attention tries it first; its
+    failures there are run again with a correct softmax, which passes, and the student
+    is told where to look."""
+    source = (SOLUTIONS / "attention.py").read_text() + SOFTMAX_WRONG_ONLY_FOR_ATTENTION
+    exercises = _by_name(grader.grade(submission_factory({"attention": source})))
+    softmax, sdpa = exercises["attention.softmax"], exercises["attention.scaled_dot_product_attention"]
+    assert softmax.score == softmax.max_score
+    assert sdpa.score == sdpa.max_score, [c.message for c in sdpa.checks if not c.passed]
+    notes = [c for c in sdpa.checks if c.informational]
+    assert len(notes) == 1 and "with your own attention.softmax" in notes[0].name
+    assert "pass their own checks" in notes[0].message and notes[0].input
+
+
+def test_a_mistake_with_passing_prerequisites_is_reported_as_hypothesis_shrinks_it(course, submission_factory):
+    """The retry with the reference is the full check: the same failures, messages and
+    shrunk inputs as when prerequisites are always replaced."""
+    from grader.runner import Grader
+
+    path = submission_factory({"attention": (SOLUTIONS / "attention.py").read_text() + WRONG_SCALE})
+    reports = []
+    for own_prerequisites in (True, False):
+        with Grader(course, processes=1, own_prerequisites=own_prerequisites) as grader:
+            sdpa = _by_name(grader.grade(path))["attention.scaled_dot_product_attention"]
+        assert sdpa.score < sdpa.max_score
+        reports.append([(c.name, c.passed, c.message, c.input) for c in sdpa.checks])
+    assert reports[0] == reports[1]
+
+
+def test_exercises_are_graded_after_their_prerequisites_and_split_with_them(course):
+    from grader.runner import _prerequisites_first, _split_by_cost
+
+    ordered = [e.name for e in _prerequisites_first(list(course.exercises))]
+    for exercise in course.exercises:
+        for used in exercise.uses:
+            assert ordered.index(used) < ordered.index(exercise.name), (used, exercise.name)
+    assert ordered.index("decoding.beam_search") < ordered.index("decoding.greedy_decode")
+    mine, theirs = _split_by_cost(list(course.exercises))
+    assert sorted(e.name for e in mine + theirs) == sorted(e.name for e in course.exercises)
+    for group, other in ((mine, theirs), (theirs, mine)):
+        names = {e.name for e in other}
+        assert not [(e.name, u) for e in group for u in e.uses if u in names]
+    examples = [sum(c.examples for e in g for c in e.checks) for g in (mine, theirs)]
+    assert max(examples) < 0.6 * sum(examples)
+
+
+def test_one_and_two_grading_processes_agree_on_a_prerequisite_that_misleads(course, submission_factory):
+    from grader.runner import Grader
+
+    source = (SOLUTIONS / "attention.py").read_text() + SOFTMAX_WRONG_ONLY_FOR_ATTENTION
+    path = submission_factory({"attention": source})
+    reports = []
+    for processes in (1, 2):
+        with Grader(course, processes=processes) as grader:
+            reports.append([(e.name, e.score, [c.name for c in e.checks]) for e in grader.grade(path).exercises])
+    assert reports[0] == reports[1]
