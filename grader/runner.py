@@ -47,6 +47,7 @@ from .sandbox.client import (
     SandboxError,
     StudentRaised,
     Worker,
+    close_all,
     tensors_in,
     WorkerConfig,
     WorkerFailure,
@@ -427,7 +428,7 @@ class Grader:
     def close_workers(self) -> None:
         for worker in self._workers.values():
             self.collect_output(worker)
-            worker.close()
+        close_all(list(self._workers.values()))
         self._workers.clear()
 
     def collect_output(self, worker: Worker) -> None:

@@ -230,3 +230,25 @@ def test_processes_that_leave_the_process_group_are_killed_too(strict_grader, su
     _assert_only(exercises, "no exercise")
     survivors = subprocess.run(["pgrep", "-f", "sleep 4343"], capture_output=True, text=True).stdout.split()
     assert survivors == []
+
+
+def test_a_submissions_workers_are_reaped_together_and_none_survives(course, submission_factory):
+    """One request to the zygote reaps every worker of a submission (one look for orphans,
+    not one per worker), and what one of them left behind is still killed."""
+    from grader.runner import Grader
+
+    with Grader(course, processes=1, limits=LIMITS) as grader:
+        requests: list[list[int]] = []
+        reap_all = grader.zygote.reap_all
+
+        def counted(pids):
+            requests.append(list(pids))
+            return reap_all(pids)
+
+        grader.zygote.reap_all = counted
+        exercises = {e.name: e for e in grader.grade(submission_factory(_with(VICTIM, ESCAPEE))).exercises}
+        assert len(requests) == 1 and len(requests[0]) == len(course.modules), requests
+        assert all(not os.path.exists(f"/proc/{pid}") for pid in requests[0])  # not even a zombie
+    assert exercises["masks.causal_mask"].score == exercises["masks.causal_mask"].max_score
+    survivors = subprocess.run(["pgrep", "-f", "sleep 4343"], capture_output=True, text=True).stdout.split()
+    assert survivors == []

@@ -496,24 +496,37 @@ class Worker:
             message = f"crashed while {what}: the process ended unexpectedly"
         return WorkerFailure(message, "crash")
 
-    def kill(self) -> None:
+    def kill(self, reap: bool = True) -> bool:
+        """Kill the worker's process group; True if it was still running (with ``reap``
+        False, the caller then reaps it: see :func:`close_all`)."""
+        was_alive = self.alive
         if self.alive:
             self.alive = False
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            self.zygote.reap(self.pid)
+            if reap:
+                self.zygote.reap(self.pid)
         self.sock.close()
+        return was_alive
 
-    def close(self) -> None:
+    def close(self, reap: bool = True) -> bool:
         if self.alive:
             try:
                 self.channel.send({"op": "exit"})
             except OSError:
                 pass
-        self.kill()
+        killed = self.kill(reap)
         self.output.join(timeout=2)
+        return killed
+
+
+def close_all(workers: list[Worker]) -> None:
+    """Close these workers and reap them with one request to the zygote."""
+    killed = [worker for worker in workers if worker.close(reap=False)]
+    if killed:
+        killed[0].zygote.reap_all([worker.pid for worker in killed])
 
 
 def tensors_in(tree: Any) -> list[torch.Tensor]:

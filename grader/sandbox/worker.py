@@ -90,11 +90,11 @@ def zygote_main(control_fds: list[int]) -> None:
                     os.close(fd)
                 workers.add(pid)
                 control.send(json.dumps({"pid": pid, "id": request.get("id")}).encode())
-            elif request["op"] == "reap":
-                workers.discard(request["pid"])
-                status = _reap(request["pid"])
+            elif request["op"] == "reap":  # several at once: one look for orphans, not one each
+                workers.difference_update(request["pids"])
+                statuses = [_reap(pid) for pid in request["pids"]]
                 _kill_orphans(workers)
-                control.send(json.dumps({"status": status, "id": request.get("id")}).encode())
+                control.send(json.dumps({"statuses": statuses, "id": request.get("id")}).encode())
 
 
 def _use_huge_pages() -> None:

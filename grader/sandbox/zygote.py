@@ -77,14 +77,22 @@ class Zygote:
         return reply["pid"], ours, out_read
 
     def reap(self, pid: int) -> dict:
+        return self.reap_all([pid])[0]
+
+    def reap_all(self, pids: list[int]) -> list[dict]:
+        """How each of these (killed) workers ended; whatever they left behind is killed."""
+        unknown = [{"kind": "unknown"} for _ in pids]
+        if not pids:
+            return []
         with self.lock:
             try:
                 request = self._request_id()
-                self.control.send(json.dumps({"op": "reap", "pid": pid, "id": request}).encode())
+                self.control.send(json.dumps({"op": "reap", "pids": pids, "id": request}).encode())
                 reply = self._reply(request)
             except OSError:
-                return {"kind": "unknown"}
-        return reply["status"] if reply else {"kind": "unknown"}
+                return unknown
+        statuses = reply.get("statuses") if reply else None
+        return statuses if isinstance(statuses, list) and len(statuses) == len(pids) else unknown
 
     def _request_id(self) -> str:
         """Unique per process and request: a grading process killed mid-request leaves its
