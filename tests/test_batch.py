@@ -291,3 +291,49 @@ def test_printing_a_fake_perfect_result_changes_nothing(course, tmp_path):
     assert report["score"] == 0 and float(_gradebook(out)["mallory"]["score"]) == 0
     assert "100%" in report.get("output", "")
     assert result.graded == 1
+
+
+PINNING = """
+import json, os, sys
+from grader.batch import _pin
+cpus = sorted(os.sched_getaffinity(0))
+slot, size = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps({"cpus": cpus, "pinned": _pin(slot, size), "now": sorted(os.sched_getaffinity(0))}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
+@pytest.mark.parametrize("extra", [0, 1], ids=["as many processes as CPUs", "more processes than CPUs"])
+def test_grading_processes_keep_to_one_cpu_when_they_fill_the_machine(extra):
+    """Each grading process and its workers take turns on one CPU when there is no CPU to
+    spare; with fewer processes than CPUs, or GRADER_PIN=0, nothing is pinned."""
+    def pin(slot, size, **env):
+        result = subprocess.run([sys.executable, "-c", PINNING, str(slot), str(size)], capture_output=True,
+                                text=True, cwd=ROOT, env={**os.environ, **env}, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout)
+
+    cpus = sorted(os.sched_getaffinity(0))
+    size = len(cpus) + extra
+    last = pin(size - 1, size)
+    assert last["pinned"] == last["now"] == [cpus[(size - 1) % len(cpus)]]
+    assert pin(0, size, GRADER_PIN="0")["pinned"] is None
+    if len(cpus) > 1:
+        spare = pin(0, len(cpus) - 1)
+        assert spare["pinned"] is None and spare["now"] == cpus
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
+def test_workers_keep_to_the_cpu_of_their_grading_process(course):
+    from grader.runner import Grader
+    from grader.submission import load_submission
+
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    with Grader(course, processes=1) as grader:
+        grader.zygote.cpus = [cpu]
+        grader.submission = load_submission(SOLUTIONS, course.modules, grader.workdir)
+        worker = grader.start_worker("masks", [])
+        try:
+            assert os.sched_getaffinity(worker.pid) == {cpu}
+        finally:
+            worker.close()

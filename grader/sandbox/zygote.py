@@ -52,6 +52,7 @@ class Zygote:
         self._requests = 0
         self.control = self.controls[0]
         self.lock = threading.Lock()
+        self.cpus: list[int] | None = None  # where the workers forked from now on run (None: anywhere)
 
     def use_channel(self, index: int) -> None:
         """Talk to the zygote over control socket ``index`` (one per grading process)."""
@@ -65,7 +66,7 @@ class Zygote:
         with self.lock:
             try:
                 request = self._request_id()
-                socket.send_fds(self.control, [json.dumps({"op": "fork", "id": request}).encode()],
+                socket.send_fds(self.control, [json.dumps({"op": "fork", "id": request, "cpus": self.cpus}).encode()],
                                 [theirs.fileno(), out_write])
                 reply = self._reply(request)
             except OSError as error:
