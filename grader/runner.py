@@ -330,8 +330,9 @@ class Grader:
         own_prerequisites: bool = True,
     ) -> None:
         self.course = course
-        # Off when recording a hand-out, which needs the reference's result wherever an
-        # exercise calls a prerequisite.
+        # Try passing prerequisites as the student's own (see grade_exercise). Off in a
+        # hand-out (which uses the student's own throughout) and when recording one (which
+        # needs the reference's result wherever an exercise calls a prerequisite).
         self.own_prerequisites = own_prerequisites and handout is None
         self.replay = replay
         self.handout = handout
