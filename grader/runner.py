@@ -2,8 +2,9 @@
 
 Each module gets its own worker, shared by its exercises; each call names the
 prerequisites (``uses``) that the grading process's reference replaces, so a mistake is
-charged only to the function that has it (those that passed are the student's own:
-see :meth:`Grader.grade_exercise`). A check's examples stream their calls to the
+charged only to the function that has it. Checks are tried first the cheap way (one
+worker for every module, the student's own prerequisites where they passed) and run
+again this way only if they fail: see :meth:`Grader.grade_exercise`. A check's examples stream their calls to the
 worker (:class:`_Lookahead`). The verdict of every check is computed here, from values
 the worker sent back.
 """
@@ -60,6 +61,7 @@ from .submission import Submission, load_submission
 MAX_CRASHES_PER_EXERCISE = 3
 LOOKAHEAD = 8  # examples whose first call is sent before the current one is checked
 SLOW_NOTEBOOK_SECONDS = 1.0
+TOGETHER = "*"  # the key, among the workers by module, of the one that imported them all
 INPUTS_UNCHANGED = "leaves its inputs unchanged"
 CHILD_GRACE_SECONDS = 600.0
 
@@ -90,12 +92,17 @@ class StubNotImplemented(BaseException):
 
 
 class _Session:
-    """The worker(s) behind one exercise, restarted after a crash."""
+    """The worker(s) behind one exercise, restarted after a crash.
 
-    def __init__(self, grader: "Grader", exercise: Exercise, substitute: list[str]) -> None:
+    ``together``: calls go to the worker that imported every module, while it runs
+    (see :meth:`Grader.start_together`); otherwise, and after it died, to the module's own.
+    """
+
+    def __init__(self, grader: "Grader", exercise: Exercise, substitute: list[str], together: bool = False) -> None:
         self.grader = grader
         self.exercise = exercise
         self.substitute = substitute
+        self.together = together
         self.worker: Worker | None = None
         self.mutations: list[course_module.Mutation] = []
         self.completed_calls = 0
@@ -118,6 +125,10 @@ class _Session:
 
     def _worker(self) -> Worker:
         if self.worker is None or not self.worker.alive:
+            together = self.grader.together_worker() if self.together else None
+            if together is not None:
+                self.worker = together
+                return together
             try:
                 self.worker = self.grader.shared_worker(self.exercise.module)
             except (SandboxError, OSError) as error:
@@ -261,11 +272,12 @@ class _Lookahead:
 
 
 class _ImportedAlone:
-    """What each module of a package defines, learned from the worker that grades it.
+    """What each module of a package defines, learned from the workers that grade it.
 
-    Each module is imported alone by its own worker anyway, so the probe (every module
-    imported in one worker first) is needed only when one fails to import: then it runs,
-    knowing what failed so far, and settles whose fault it is (a module importing a
+    First from the worker that imports every module together (:meth:`Grader.start_together`).
+    If one fails to import there, from each module's own worker, which imports it alone;
+    the probe (every module imported in one worker, knowing what failed so far) then runs
+    only if a module fails alone too, and settles whose fault it is (a module importing a
     broken one gets a stand-in for it). Reads like the probe's dict: ``get(module)``.
     """
 
@@ -273,8 +285,12 @@ class _ImportedAlone:
         self.grader = grader
         self.known: dict[str, dict] = {}
         self.probed = False
+        self.together_tried = False
 
     def get(self, module: str, default: Any = None) -> Any:
+        if not self.together_tried:
+            self.together_tried = True
+            self.known.update(self.grader.start_together())
         if module not in self.known and not self.probed:
             self._import_alone(module)
         return self.known.get(module, default)
@@ -409,8 +425,9 @@ class Grader:
 
         The exercises of a module share it (each call names the prerequisites to
         replace): a worker costs a fork, its pages copied as it runs, and loading the
-        module, 20 to 60 ms here. Modules never share one, so what one module's import
-        does (say, torch.set_default_dtype) cannot cost another's exercises.
+        module, 10 to 60 ms here. Modules never share one, so what one module's import
+        does (say, torch.set_default_dtype) cannot cost another's exercises; checks that
+        pass in the worker of every module (:meth:`start_together`) never need it.
         """
         worker = self._workers.get(module)
         if worker is None or not worker.alive:
@@ -419,6 +436,32 @@ class Grader:
                 worker.close()
             worker = self._workers[module] = self.start_worker(module, [])
         return worker
+
+    def start_together(self) -> dict[str, dict]:
+        """Start one worker that imports every module; what each defines if all import.
+
+        Checks are tried there first (:meth:`grade_exercise`): a correct submission then
+        costs one worker, not one per module. Only a check that fails there is run again,
+        and reported, in its module's own worker, so that what one module does to the
+        interpreter cannot cost another's exercises. If a module fails to import here,
+        this worker is not used and nothing is concluded from it (empty dict).
+        """
+        try:
+            worker = self.start_worker(None, [], import_all=True)
+        except WorkerFailure:
+            return {}
+        modules = worker.modules
+        if modules and all(isinstance(info, dict) and info.get("ok") for info in modules.values()):
+            self._workers[TOGETHER] = worker
+            return modules
+        self.collect_output(worker)
+        worker.close()
+        return {}
+
+    def together_worker(self) -> Worker | None:
+        """The worker that imported every module, while it runs (it is never restarted)."""
+        worker = self._workers.get(TOGETHER)
+        return worker if worker is not None and worker.alive else None
 
     def close_worker(self, module: str) -> None:
         worker = self._workers.pop(module, None)
@@ -546,7 +589,8 @@ class Grader:
     def _grade_exercises(self, exercises: list[Exercise], probe: dict) -> dict[str, ExerciseResult]:
         """Grade each exercise; with ``processes=2``, half of them in a forked grading process.
 
-        Exercises are independent (each has its own worker), so where one is graded
+        Exercises are independent (an exercise's checks count as run in its module's own
+        worker) and each group holds its exercises' prerequisites, so where one is graded
         changes nothing in its result. The child never runs student code itself.
         """
         if self.processes < 2 or len(exercises) < 4:
@@ -615,11 +659,13 @@ class Grader:
         """Grade one exercise; ``graded`` holds the results of its prerequisites, if known.
 
         Officially, a prerequisite that failed (or is not known to have passed) is replaced
-        by the reference, so a mistake is charged once. One that passed every check is
-        the student's own: each check is tried with it first, from the recorded examples
-        alone, and only a check that fails so is run again (and reported) with the
-        reference in its place. A correct submission then needs no round trip to the
-        grading process for its prerequisites.
+        by the reference, so a mistake is charged once, and each module's exercises run in
+        a worker of their own, so that what another module does cannot cost them points.
+        Each check is first tried the cheap way, from the recorded examples alone: in the
+        worker that imported every module (:meth:`start_together`) and with the student's
+        own prerequisites where they passed every check. Only a check that fails so is run
+        again, the strict way above, and that run is the one reported. A correct
+        submission then costs one worker and no round trip for its prerequisites.
         """
         started = time.perf_counter()
         unavailable = self._unavailable(exercise, probe)
@@ -630,7 +676,9 @@ class Grader:
         substitute = self._substitutes(exercise, probe)
         own = [u for u in substitute if _passed(graded, u)] if self.own_prerequisites else []
         session = _Session(self, exercise, substitute)
-        trial = _Session(self, exercise, [u for u in substitute if u not in own]) if own else None
+        trial = None
+        if own or self.together_worker() is not None:
+            trial = _Session(self, exercise, [u for u in substitute if u not in own], together=True)
         student = Student(session, exercise.name, exercise.reference)
         results: list[CheckResult] = []
         notes: list[CheckResult] = []
@@ -647,7 +695,7 @@ class Grader:
                 not_implemented += stub
                 results.append(result)
                 if trial is not None and result.passed and not notes:
-                    notes.append(_fails_with_own(own, tried))
+                    notes.append(_passes_only_apart(own, tried))
             results.append(self._inputs_unchanged(exercise, session, trial))
         finally:
             session.close()
@@ -825,7 +873,7 @@ class Grader:
             return self._own_prerequisites_note(exercise, failing, graded)
         if not failing or not exercise.checks or not graded[exercise.name].checks[0].passed:
             return []
-        session = _Session(self, exercise, [])
+        session = _Session(self, exercise, [], together=True)
         try:
             check = exercise.checks[0]
             student = Student(session, exercise.name, exercise.reference)
@@ -960,14 +1008,23 @@ def _passed(graded: dict[str, ExerciseResult] | None, name: str) -> bool:
     return result is not None and result.status == "graded" and result.score >= result.max_score
 
 
-def _fails_with_own(own: list[str], tried: CheckResult) -> CheckResult:
-    """A check failed with the student's own (passing) prerequisites, passed with correct ones."""
-    names = ", ".join(own)
+def _passes_only_apart(own: list[str], tried: CheckResult) -> CheckResult:
+    """A check failed when tried with the student's own (passing) prerequisites and every
+    module loaded, and passed with correct prerequisites in the module's own worker."""
+    if own:
+        names = ", ".join(own)
+        return CheckResult(
+            f"with your own {names}", 0.0, 0.0, False,
+            f"{tried.name!r} passes with correct versions of {names}, but fails with yours ({tried.message}), "
+            f"although yours pass their own checks: look at how this function calls them (or at what your "
+            "other modules change when they are imported). No points are taken here for it.",
+            input=tried.input,
+        )
     return CheckResult(
-        f"with your own {names}", 0.0, 0.0, False,
-        f"{tried.name!r} passes with correct versions of {names}, but fails with yours ({tried.message}), "
-        f"although yours pass their own checks: look at how this function calls them. No points are taken "
-        "here for it.",
+        "with your other modules loaded", 0.0, 0.0, False,
+        f"{tried.name!r} passes on its own, but fails when all your modules are imported together "
+        f"({tried.message}): one of them changes something global when imported or called (the default "
+        "dtype, a torch function, a builtin). No points are taken here for it.",
         input=tried.input,
     )
 

@@ -78,9 +78,23 @@ def test_report_json_follows_the_contract(reference_report):
 
 
 def test_what_one_module_does_at_import_cannot_cost_another(grader, course, submission_factory):
-    """Each module is graded in its own worker: a global setting made at import time by one
-    module (a classic: torch.set_default_dtype) reaches only the modules that import it."""
+    """Each module's checks count as run in its own worker: a global setting made at import
+    time by one module (a classic: torch.set_default_dtype) reaches only the modules that
+    import it."""
     masks = (SOLUTIONS / "masks.py").read_text() + "\n\ntorch.set_default_dtype(torch.float64)\n"
     report = grader.grade(submission_factory({"masks": masks}))
     lost = {e.name: e.score for e in report.exercises if e.score < e.max_score}
     assert lost == {}, lost
+
+
+def test_checks_that_fail_beside_the_other_modules_count_as_run_alone(grader, submission_factory):
+    """Checks are tried first in one worker that imported every module; one that fails
+    there (here because masks.py replaces torch.tanh at import) is run again in its own
+    module's worker, which decides, and the student is told what happened."""
+    masks = (SOLUTIONS / "masks.py").read_text() + "\n\ntorch.tanh = lambda x: x  # breaks every cell\n"
+    report = grader.grade(submission_factory({"masks": masks}))
+    lost = {e.name: e.score for e in report.exercises if e.score < e.max_score}
+    assert lost == {}, lost
+    told = {e.name for e in report.exercises for c in e.checks if c.name == "with your other modules loaded"}
+    assert {"recurrent.rnn_cell", "recurrent.lstm_cell", "recurrent.gru_cell"} <= told, told
+    assert "masks.causal_mask" not in told

@@ -237,18 +237,26 @@ def test_a_submissions_workers_are_reaped_together_and_none_survives(course, sub
     not one per worker), and what one of them left behind is still killed."""
     from grader.runner import Grader
 
+    wrong_softmax = "\n\ndef softmax(x, dim=-1):\n    return x.exp()\n"  # rerun in attention's own worker
+    replacements = {**_with(VICTIM, ESCAPEE), "attention": (SOLUTIONS / "attention.py").read_text() + wrong_softmax}
     with Grader(course, processes=1, limits=LIMITS) as grader:
         requests: list[list[int]] = []
-        reap_all = grader.zygote.reap_all
+        started: list[int] = []
+        reap_all, start_worker = grader.zygote.reap_all, grader.start_worker
 
         def counted(pids):
             requests.append(list(pids))
             return reap_all(pids)
 
-        grader.zygote.reap_all = counted
-        exercises = {e.name: e for e in grader.grade(submission_factory(_with(VICTIM, ESCAPEE))).exercises}
-        assert len(requests) == 1 and len(requests[0]) == len(course.modules), requests
-        assert all(not os.path.exists(f"/proc/{pid}") for pid in requests[0])  # not even a zombie
+        def recorded(*args, **kwargs):
+            worker = start_worker(*args, **kwargs)
+            started.append(worker.pid)
+            return worker
+
+        grader.zygote.reap_all, grader.start_worker = counted, recorded
+        exercises = {e.name: e for e in grader.grade(submission_factory(replacements)).exercises}
+        assert len(started) >= 2 and [sorted(r) for r in requests] == [sorted(started)], (requests, started)
+        assert all(not os.path.exists(f"/proc/{pid}") for pid in started)  # not even a zombie
     assert exercises["masks.causal_mask"].score == exercises["masks.causal_mask"].max_score
     survivors = subprocess.run(["pgrep", "-f", "sleep 4343"], capture_output=True, text=True).stdout.split()
     assert survivors == []

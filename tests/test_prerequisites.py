@@ -57,9 +57,10 @@ def test_all_import_styles_see_the_submissions_own_module(grader, submission_fac
         assert mha.score == mha.max_score, (style, [c.message for c in mha.checks if not c.passed])
 
 
-def test_modules_that_import_alone_need_no_probe_and_a_failing_one_gets_it(course, submission_factory):
-    """Each module's own worker says what it defines; the all-modules probe runs only when
-    an import fails, and then settles whose fault it is."""
+def test_a_correct_package_needs_one_worker_and_a_failing_import_gets_the_probe(course, submission_factory):
+    """A package whose modules all import together is graded in that one worker (every
+    check passes there); when one fails to import, that worker is dropped, each module's
+    own worker says what it defines, and the probe settles whose fault it is, once."""
     from grader.runner import Grader
 
     with Grader(course, processes=1) as grader:
@@ -72,12 +73,13 @@ def test_modules_that_import_alone_need_no_probe_and_a_failing_one_gets_it(cours
 
         grader.start_worker = counted
         assert grader.grade(SOLUTIONS).score == course.max_score
-        assert sorted(m for m, _ in started) == sorted(course.modules)  # one worker per module, no probe
+        assert started == [(None, True)]  # every module in one worker, none of their own
 
         started.clear()
         broken = (SOLUTIONS / "attention.py").read_text() + "\nraise ImportError('half-finished')\n"
         exercises = _by_name(grader.grade(submission_factory({"attention": broken})))
-        assert [m for m, everything in started if everything] == [None]  # the probe, once
+        assert [m for m, everything in started if everything] == [None, None]  # tried together; the probe, once
+        assert sorted(m for m, everything in started if not everything) == sorted(course.modules)  # each alone
         assert exercises["attention.softmax"].status == "import error"
         assert exercises["multihead.multi_head_attention"].score == exercises["multihead.multi_head_attention"].max_score
 
