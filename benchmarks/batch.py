@@ -11,7 +11,12 @@ The grader keeps the examples it draws per machine (``$XDG_CACHE_HOME``); the be
 starts from an empty one, so its first run draws them ("cold") and later runs reuse them
 ("warm"), as an instructor's second batch would. ``--cold`` empties it before every run.
 
-    python benchmarks/batch.py [--copies 10] [--workers 1 2] [--cold]
+``--cpu-per-worker`` runs each batch on as many CPUs as it has workers (the first ones
+this process may use), which shows how the rate scales with workers when each has a
+CPU: without it, one worker already keeps more than one CPU busy (the grading process
+and its sandbox overlap).
+
+    python benchmarks/batch.py [--copies 10] [--workers 1 2] [--cold] [--cpu-per-worker]
 """
 
 from __future__ import annotations
@@ -46,12 +51,13 @@ def make_class(folder: Path, copies: int) -> None:
                     handle.write(BUG)
 
 
-def run(submissions: Path, out: Path, workers: int, cache: Path) -> tuple[float, float]:
-    """Wall seconds, and CPU seconds of the command and every process under it."""
+def run(submissions: Path, out: Path, workers: int, cache: Path, cpus: list[int] | None = None) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the command and every process under it (on ``cpus`` only, if given)."""
     started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [sys.executable, "-m", "grader", "batch", str(submissions), "-o", str(out), "--workers", str(workers)],
         cwd=ROOT, check=True, stderr=subprocess.DEVNULL, env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -63,7 +69,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10, help="reference copies (and as many buggy ones)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cold", action="store_true", help="draw the examples afresh in every run")
+    parser.add_argument("--cpu-per-worker", action="store_true", help="run each batch on as many CPUs as workers")
     args = parser.parse_args()
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     with tempfile.TemporaryDirectory() as tmp:
         room = Path(tmp) / "class"
         room.mkdir()
@@ -76,20 +84,21 @@ def main() -> None:
                 shutil.rmtree(cache, ignore_errors=True)
             examples = "warm" if list(cache.glob("*/examples-*.pkl")) else "cold"
             out = Path(tmp) / f"out{index}"
-            wall, cpu = run(room, out, workers, cache)
+            cpus = allowed[:workers] if args.cpu_per_worker and len(allowed) >= workers else None
+            wall, cpu = run(room, out, workers, cache, cpus)
             reports = [json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.endswith(".results.json")]
             check_seconds = sum(e["seconds"] for r in reports for e in r["exercises"])
             per_submission = wall * workers / count
             written = sorted(p.stat().st_mtime for p in (out / ".cache").glob("*.json"))
             steady = 60 * (len(written) - 1) / (written[-1] - written[0]) if len(written) > 1 else float("nan")
             print(
-                f"workers={workers} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
+                f"workers={workers}{f' on {len(cpus)} CPU' if cpus else ''} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
                 f"(start-up included); steady state {steady:6.1f} submissions/min; "
                 f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
                 f"(overhead {per_submission - check_seconds / count:+.2f} s); "
                 f"{cpu / count:.2f} CPU-s per submission, all processes"
             )
-            resume, _ = run(room, out, workers, cache)
+            resume, _ = run(room, out, workers, cache, cpus)
             print(f"           re-run of the finished batch (all cached): {resume:.1f} s")
 
 
