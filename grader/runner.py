@@ -679,6 +679,7 @@ class Grader:
         trial = None
         if own or self.together_worker() is not None:
             trial = _Session(self, exercise, [u for u in substitute if u not in own], together=True)
+            trial_student = Student(trial, exercise.name, exercise.reference)
         student = Student(session, exercise.name, exercise.reference)
         results: list[CheckResult] = []
         notes: list[CheckResult] = []
@@ -686,8 +687,7 @@ class Grader:
         try:
             for check in exercise.checks:
                 if trial is not None:
-                    tried, _ = self.run_check(exercise, check, Student(trial, exercise.name, exercise.reference),
-                                              trial, quick=True)
+                    tried, _ = self.run_check(exercise, check, trial_student, trial, quick=True)
                     if tried.passed:
                         results.append(tried)
                         continue
