@@ -91,8 +91,9 @@ def main() -> None:
             per_submission = wall * workers / count
             written = sorted(p.stat().st_mtime for p in (out / ".cache").glob("*.json"))
             steady = 60 * (len(written) - 1) / (written[-1] - written[0]) if len(written) > 1 else float("nan")
+            where = f" on {len(cpus)} CPU" if cpus else ""
             print(
-                f"workers={workers}{f' on {len(cpus)} CPU' if cpus else ''} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
+                f"workers={workers}{where} ({examples}): {wall:6.1f} s wall, {60 * count / wall:6.1f} submissions/min "
                 f"(start-up included); steady state {steady:6.1f} submissions/min; "
                 f"per submission {per_submission:.2f} worker-s of which checks {check_seconds / count:.2f} s "
                 f"(overhead {per_submission - check_seconds / count:+.2f} s); "

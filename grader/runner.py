@@ -4,9 +4,9 @@ Each module gets its own worker, shared by its exercises; each call names the
 prerequisites (``uses``) that the grading process's reference replaces, so a mistake is
 charged only to the function that has it. Checks are tried first the cheap way (one
 worker for every module, the student's own prerequisites where they passed) and run
-again this way only if they fail: see :meth:`Grader.grade_exercise`. A check's examples stream their calls to the
-worker (:class:`_Lookahead`). The verdict of every check is computed here, from values
-the worker sent back.
+again this way only if they fail: see :meth:`Grader.grade_exercise`. A check's examples
+stream their calls to the worker (:class:`_Lookahead`). The verdict of every check is
+computed here, from values the worker sent back.
 """
 
 from __future__ import annotations
@@ -450,12 +450,11 @@ class Grader:
             worker = self.start_worker(None, [], import_all=True)
         except WorkerFailure:
             return {}
+        self._workers[TOGETHER] = worker
         modules = worker.modules
         if modules and all(isinstance(info, dict) and info.get("ok") for info in modules.values()):
-            self._workers[TOGETHER] = worker
             return modules
-        self.collect_output(worker)
-        worker.close()
+        self.close_worker(TOGETHER)
         return {}
 
     def together_worker(self) -> Worker | None:

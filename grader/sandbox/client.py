@@ -496,10 +496,9 @@ class Worker:
             message = f"crashed while {what}: the process ended unexpectedly"
         return WorkerFailure(message, "crash")
 
-    def kill(self, reap: bool = True) -> bool:
-        """Kill the worker's process group; True if it was still running (with ``reap``
-        False, the caller then reaps it: see :func:`close_all`)."""
-        was_alive = self.alive
+    def kill(self, reap: bool = True) -> None:
+        """Kill the worker's process group (with ``reap`` False, the caller then reaps it:
+        see :func:`close_all`)."""
         if self.alive:
             self.alive = False
             try:
@@ -509,24 +508,25 @@ class Worker:
             if reap:
                 self.zygote.reap(self.pid)
         self.sock.close()
-        return was_alive
 
-    def close(self, reap: bool = True) -> bool:
+    def close(self, reap: bool = True) -> None:
         if self.alive:
             try:
                 self.channel.send({"op": "exit"})
             except OSError:
                 pass
-        killed = self.kill(reap)
+        self.kill(reap)
         self.output.join(timeout=2)
-        return killed
 
 
 def close_all(workers: list[Worker]) -> None:
-    """Close these workers and reap them with one request to the zygote."""
-    killed = [worker for worker in workers if worker.close(reap=False)]
-    if killed:
-        killed[0].zygote.reap_all([worker.pid for worker in killed])
+    """Close these workers and reap the running ones with one request to the zygote
+    (those that died were reaped when they did)."""
+    running = [worker for worker in workers if worker.alive]
+    for worker in workers:
+        worker.close(reap=False)
+    if running:
+        running[0].zygote.reap_all([worker.pid for worker in running])
 
 
 def tensors_in(tree: Any) -> list[torch.Tensor]:

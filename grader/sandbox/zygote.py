@@ -82,9 +82,9 @@ class Zygote:
 
     def reap_all(self, pids: list[int]) -> list[dict]:
         """How each of these (killed) workers ended; whatever they left behind is killed."""
-        unknown = [{"kind": "unknown"} for _ in pids]
         if not pids:
             return []
+        unknown = [{"kind": "unknown"} for _ in pids]
         with self.lock:
             try:
                 request = self._request_id()
