@@ -169,8 +169,10 @@ class _Pool:
         os.close(from_child_w)
         self.children[slot] = (pid, os.fdopen(to_child_w, "w", buffering=1), os.fdopen(from_child_r, "r"))
 
-    def run(self, tasks: list[dict], on_result: Callable[[dict, dict], None]) -> None:
-        """Hand out tasks as processes free up; ``on_result(task, reply)`` for each."""
+    def run(self, tasks: list[dict], on_result: Callable[[dict, dict], None],
+            stop: Callable[[], bool] = lambda: False) -> None:
+        """Hand out tasks as processes free up; ``on_result(task, reply)`` for each. Once
+        ``stop()`` is true, no more are handed out (those running are finished)."""
         pending = list(tasks)
         busy: dict[int, tuple[dict, float]] = {}
         for slot in list(self.children):
@@ -186,16 +188,16 @@ class _Pool:
                 if not line:
                     self._replace(slot)
                 on_result(task, reply)
-                self._give(slot, pending, busy)
+                self._give(slot, pending, busy, stop)
             for slot, (task, started) in list(busy.items()):
                 if time.monotonic() - started > TASK_SECONDS:
                     busy.pop(slot)
                     self._replace(slot)
                     on_result(task, {"error": f"grading took longer than {TASK_SECONDS:g} s and was stopped"})
-                    self._give(slot, pending, busy)
+                    self._give(slot, pending, busy, stop)
 
-    def _give(self, slot: int, pending: list[dict], busy: dict) -> None:
-        if pending:
+    def _give(self, slot: int, pending: list[dict], busy: dict, stop: Callable[[], bool] = lambda: False) -> None:
+        if pending and not stop():
             task = pending.pop(0)
             self.children[slot][1].write(json.dumps(task) + "\n")
             busy[slot] = (task, time.monotonic())
@@ -237,7 +239,6 @@ def _serve(
     import torch
 
     from .runner import Grader
-    from .submission import SubmissionError
 
     slot, size = place
     torch.set_num_threads(1)
@@ -247,17 +248,26 @@ def _serve(
     replies = os.fdopen(reply_fd, "w", buffering=1)
     own_workdir = workdir / f"pool-{slot}"
     own_workdir.mkdir(exist_ok=True)
-    with Grader(course, device=device, zygote=zygote, workdir=own_workdir, limits=limits) as grader:
+    with Grader(course, device=device, zygote=zygote, workdir=own_workdir, limits=limits, sharing=size) as grader:
         for line in tasks:
             task = json.loads(line)
-            try:
-                report = grader.grade(Path(task["path"]), name=task["name"])
-                reply = {"report": report.to_json()}
-            except SubmissionError as error:
-                reply = {"unreadable": str(error)}
-            except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
-                reply = {"error": f"{type(error).__name__}: {error}"[:500]}
-            replies.write(json.dumps(reply) + "\n")
+            replies.write(json.dumps(grade_one(grader, Path(task["path"]), task["name"])) + "\n")
+
+
+def grade_one(grader, path: Path, name: str) -> dict:
+    """One submission's reply: ``report``, or ``unreadable`` (the submission's problem),
+    ``infrastructure`` (the grader's own fault) or ``error`` (a bug of ours)."""
+    from .sandbox.zygote import InfrastructureError
+    from .submission import SubmissionError
+
+    try:
+        return {"report": grader.grade(path, name=name).to_json()}
+    except SubmissionError as error:
+        return {"unreadable": str(error)}
+    except InfrastructureError as fault:
+        return {"infrastructure": str(fault)[:500]}
+    except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
+        return {"error": f"{type(error).__name__}: {error}"[:500]}
 
 
 def _pin(slot: int, size: int) -> list[int] | None:
@@ -295,15 +305,25 @@ class BatchResult:
     seconds: float = 0.0
 
 
-def empty_report(course: Course, name: str, device: str, reason: str) -> dict:
-    """A zero report for a submission that could not be graded, with the reason on every exercise."""
+class BatchStopped(RuntimeError):
+    """The batch stopped early: the grader cannot grade on this device at all."""
+
+
+def empty_report(course: Course, name: str, device: str, reason: str, status: str = "unreadable") -> dict:
+    """A report without grades, with the reason on every exercise: a zero for an
+    ``unreadable`` submission (its own problem); for one that ``failed to grade`` (the
+    grader's), no score at all is owed, and the gradebook leaves its cells empty."""
     exercises = [
-        ExerciseResult(e.name, [], status="unreadable", note=reason).to_json() | {"max_score": e.max_score}
+        ExerciseResult(e.name, [], status=status, note=reason).to_json() | {"max_score": e.max_score}
         for e in course.exercises
     ]
+    flag = "unreadable" if status == "unreadable" else "failed_to_grade"
     return Report(name, device, []).to_json() | {
-        "exercises": exercises, "max_score": course.max_score, "notes": [reason], "unreadable": True
+        "exercises": exercises, "max_score": course.max_score, "notes": [reason], flag: True
     }
+
+
+FAILED_TO_GRADE = "failed to grade"
 
 
 def run_batch(
@@ -354,16 +374,25 @@ def run_batch(
         tasks.append({"name": entry.name, "path": str(path), "cache": str(cached)})
     done = [result.cached + len(result.unreadable)]
 
+    faults = _FaultWatch(max(3, workers))
+
     def on_result(task: dict, reply: dict) -> None:
+        faults.saw("report" in reply or "unreadable" in reply, reply.get("infrastructure") or reply.get("error"))
+        record(task, reply)
+
+    def record(task: dict, reply: dict) -> None:
         name = task["name"]
         if "report" in reply:
             report = reply["report"]
             write_atomically(Path(task["cache"]), json.dumps(report))
             result.graded += 1
-        else:
-            reason = reply.get("unreadable") or f"could not be graded: {reply.get('error')}"
-            (result.unreadable if "unreadable" in reply else result.failed).append((name, reason))
-            report = empty_report(course, name, device, reason)
+        elif "unreadable" in reply:
+            result.unreadable.append((name, reply["unreadable"]))
+            report = empty_report(course, name, device, reply["unreadable"])
+        else:  # the grader's fault: not scored, not cached (a re-run grades it)
+            reason = f"failed to grade: {reply.get('infrastructure') or reply.get('error')}"
+            result.failed.append((name, reason))
+            report = empty_report(course, name, device, reason, status=FAILED_TO_GRADE)
         result.reports[name] = report
         _write_submission(out, name, report, gradescope)
         done[0] += 1
@@ -385,10 +414,15 @@ def run_batch(
             from .distributed import run_on_dask
             from .sandbox.client import Limits
 
-            run_on_dask(scheduler, tasks, device, asdict(limits or Limits()), on_result)
+            run_on_dask(scheduler, tasks, device, asdict(limits or Limits()), on_result, stop=faults.stopped)
         elif tasks:
             from .examples import BOOK, examples_file
+            from .runner import cuda_initialised
 
+            if cuda_initialised():
+                raise BatchStopped("CUDA is already in use in this process, and grading processes cannot be "
+                                   "forked from it: run the batch from a fresh process")
+            preflight(zygote, device, workdir, limits)
             # Once, inherited by every grading process, and kept for the next run.
             with BOOK.kept_in(examples_file(fingerprint) or cache / f"examples-{fingerprint}.pkl"):
                 BOOK.record_all(course.exercises)
@@ -397,7 +431,11 @@ def run_batch(
             gc.collect()
             gc.freeze()
             pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
-            pool.run(tasks, on_result)
+            pool.run(tasks, on_result, stop=faults.stopped)
+        if faults.stopped():
+            for task in tasks:
+                if task["name"] not in result.reports:
+                    record(task, {"infrastructure": "not graded: the batch stopped after repeated grader failures"})
     finally:
         if pool is not None:
             pool.close()
@@ -414,7 +452,43 @@ def run_batch(
                  "graded": result.graded, "cached": result.cached, "seconds": round(result.seconds, 1)}
         write_atomically(out / "summary.md", summary.markdown(course, result, facts))
         write_atomically(out / "summary.html", summary.html(course, result, facts))
+    if faults.stopped():
+        raise BatchStopped(f"stopped after {faults.limit} submissions in a row failed to grade, with none graded: "
+                           f"{faults.last}")
     return result
+
+
+class _FaultWatch:
+    """Stops a batch whose first ``limit`` submissions all fail for the grader's own reasons
+    (a device that cannot grade at all), rather than marking a whole class 'failed to grade'."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self.any_graded = False
+        self.last = ""
+
+    def saw(self, graded: bool, fault: str | None) -> None:
+        self.any_graded |= graded
+        self.in_a_row = 0 if graded else self.in_a_row + 1
+        self.last = fault or self.last
+
+    def stopped(self) -> bool:
+        return not self.any_graded and self.in_a_row >= self.limit
+
+
+def preflight(zygote, device: str, workdir: Path, limits=None) -> None:
+    """Start one worker with nothing to load, as every submission's would start: if the
+    sandbox or the device cannot work, say so once, before grading anything."""
+    from .sandbox.client import Limits, Worker, WorkerConfig
+
+    empty = workdir / "preflight"
+    (empty / "submission").mkdir(parents=True, exist_ok=True)
+    (empty / "scratch").mkdir(exist_ok=True)
+    config = WorkerConfig(submission_dir=str(empty / "submission"), scratch_dir=str(empty / "scratch"),
+                          modules=[], device=device)
+    worker = Worker(zygote, config, limits or Limits(), references=lambda name: None)
+    worker.close()
 
 
 def _write_submission(out: Path, name: str, report: dict, gradescope) -> None:
@@ -430,6 +504,9 @@ def write_gradebook(course: Course, out: Path, reports: dict[str, dict]) -> None
     writer.writerow(["submission", "score", "max_score", *names])
     for submission in sorted(reports):
         report = reports[submission]
+        if report.get("failed_to_grade"):  # no grade is owed for the grader's own failure
+            writer.writerow([submission, "", _num(report["max_score"]), *("" for _ in names)])
+            continue
         scores = {e["name"]: e["score"] for e in report["exercises"]}
         writer.writerow([submission, _num(report["score"]), _num(report["max_score"]), *(_num(scores.get(n, 0)) for n in names)])
     write_atomically(out / "gradebook.csv", buffer.getvalue())

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from . import __version__
+from .sandbox.zygote import InfrastructureError
 
 DEVICE = click.option(
     "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
@@ -22,6 +23,15 @@ DEVICE = click.option(
 
 class GraderError(click.ClickException):
     """A problem the user can fix; printed as one line."""
+
+
+class GraderFault(GraderError):
+    """The grader itself failed (never the submission's fault); printed as one line, exit 3."""
+
+    exit_code = 3
+
+    def __init__(self, cause: object) -> None:
+        super().__init__(f"the grader failed (not the submission's fault): {cause}")
 
 
 def _require_device(device: str) -> None:
@@ -78,14 +88,18 @@ def _examples_kept(official: bool):
 
 
 def _grade(path: Path, device: str, exercises: tuple[str, ...]):
-    """Grade one submission (as a hand-out does, when this is one)."""
+    """Grade one submission (as a hand-out does, when this is one). A fault of the grader's
+    own ends the command with one line and no report."""
     from .submission import SubmissionError
 
-    with _grading(exercises, device, handout=True) as (_, chosen, grader):
-        try:
-            return grader.grade(path, chosen)
-        except SubmissionError as error:
-            raise GraderError(str(error)) from None
+    try:
+        with _grading(exercises, device, handout=True) as (_, chosen, grader):
+            try:
+                return grader.grade(path, chosen)
+            except SubmissionError as error:
+                raise GraderError(str(error)) from None
+    except InfrastructureError as fault:
+        raise GraderFault(fault) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -201,9 +215,13 @@ def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, de
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
+    from .batch import BatchStopped
+
     try:
         result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress,
                            scheduler=scheduler, zygote=zygote)
+    except (BatchStopped, InfrastructureError) as fault:
+        raise GraderFault(fault) from None
     except RuntimeError as error:
         raise GraderError(str(error)) from None
     if bar is not None:
@@ -211,10 +229,15 @@ def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, de
     total = len(result.reports)
     click.echo(
         f"{total} submissions: {result.graded} graded, {result.cached} from the cache, "
-        f"{len(result.unreadable)} unreadable, {len(result.failed)} failed, in {result.seconds:.1f} s "
+        f"{len(result.unreadable)} unreadable, {len(result.failed)} failed to grade, in {result.seconds:.1f} s "
         f"-> {out / 'gradebook.csv'}, {out / 'summary.html'}",
         err=True,
     )
+    if result.failed:
+        raise GraderFault(
+            f"{len(result.failed)} submission(s) could not be graded ({result.failed[0][0]}: {result.failed[0][1]}); "
+            "they are marked 'failed to grade', not scored; run the same command again to retry them"
+        )
 
 
 @cli.command("gradescope")
@@ -331,6 +354,9 @@ def _main() -> None:
     except KeyboardInterrupt:
         click.echo("grader: interrupted", err=True)
         sys.exit(130)
+    except InfrastructureError as fault:  # a fault of ours that no command turned into a message
+        click.echo(f"grader: error: the grader failed (not the submission's fault): {fault}", err=True)
+        sys.exit(3)
     except Exception as error:  # noqa: BLE001 - the promise is: no traceback
         click.echo(f"grader: internal error: {type(error).__name__}: {error}", err=True)
         sys.exit(3)

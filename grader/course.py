@@ -213,6 +213,32 @@ def run_device() -> str:
     return _run["device"]
 
 
+def requested_device() -> str:
+    """The device to pass where a function takes a ``device`` argument.
+
+    On a GPU run, the run device. On the CPU, ``meta`` (tensors with a shape and a dtype
+    but no values): a function that ignores its ``device`` argument and builds its result
+    on the CPU is then caught without a GPU (the engine fails any result that is not on
+    the requested device).
+    """
+    return "meta" if _run["device"] == "cpu" else _run["device"]
+
+
+def call_on_requested_device(student: "Student", *args: Any, **kwargs: Any) -> Any:
+    """``student(*args, device=requested_device(), **kwargs)``; None when the call failed only
+    because meta tensors hold no values (``.item()``, a copy to the CPU): a function that
+    ignored ``device`` would have computed on the CPU and not met a meta tensor at all."""
+    from .sandbox.client import StudentRaised
+
+    device = requested_device()
+    try:
+        return student(*args, device=device, **kwargs)
+    except StudentRaised as raised:
+        if device == "meta" and "meta" in raised.message.lower():
+            return None
+        raise
+
+
 def reference_folders() -> list[Path]:
     """Where the reference solutions (the ``solutions`` package) live; none in a student hand-out."""
     try:
@@ -300,9 +326,16 @@ class Student:
     def _call(self, args: tuple, kwargs: dict, grad: bool) -> Any:
         result = self._session.call(self.name, args, kwargs, grad=grad)
         expected = self._session.expected_device(args, kwargs)
+        asked = kwargs.get("device") if not tensors_in((args, kwargs)) else None
         for tensor in tensors_in(result.value):
             info = result.infos.get(id(tensor))
             if info is not None and device_of(info.device) != expected:
+                if asked is not None:
+                    raise CheckFailed(
+                        f"returned a tensor on {info.device} when asked for device={str(asked)!r}",
+                        hint="pass device=device to every tensor you create (torch.arange(..., device=device), "
+                        "torch.ones(..., device=device)); never move the result with .cpu() or .to()",
+                    )
                 raise CheckFailed(
                     f"returned a tensor on {info.device} for inputs on {expected}",
                     hint="create new tensors with device=x.device (or x.new_zeros, torch.zeros_like); "

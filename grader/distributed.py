@@ -34,9 +34,9 @@ def pack(path: Path) -> tuple[bytes, str]:
 
 def grade_remote(name: str, payload: bytes, suffix: str, device: str, limits: dict) -> dict:
     """Runs on a Dask worker: grade one submission, answer like a local pool process."""
+    from .batch import grade_one
     from .runner import Grader
     from .sandbox.client import Limits
-    from .submission import SubmissionError
 
     with _lock:  # one submission at a time per worker process, whatever its thread count
         grader = _state.get((device, json.dumps(limits, sort_keys=True)))
@@ -48,16 +48,12 @@ def grade_remote(name: str, payload: bytes, suffix: str, device: str, limits: di
         with tempfile.TemporaryDirectory(prefix="grader-dask-") as folder:
             target = Path(folder) / f"{name}{suffix}"
             target.write_bytes(payload)
-            try:
-                return {"report": grader.grade(target, name=name).to_json()}
-            except SubmissionError as error:
-                return {"unreadable": str(error)}
-            except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
-                return {"error": f"{type(error).__name__}: {error}"[:500]}
+            return grade_one(grader, target, name)
 
 
 def run_on_dask(
-    scheduler: str, tasks: list[dict], device: str, limits: dict, on_result: Callable[[dict, dict], None]
+    scheduler: str, tasks: list[dict], device: str, limits: dict, on_result: Callable[[dict, dict], None],
+    stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Submit every task to the cluster and report results as they complete."""
     try:
@@ -75,6 +71,9 @@ def run_on_dask(
             future = client.submit(grade_remote, task["name"], payload, suffix, device, limits, pure=False)
             futures[future] = task
         for future in as_completed(futures):
+            if stop():  # the cluster cannot grade at all: leave the rest
+                client.cancel([f for f in futures if not f.done()])
+                break
             try:
                 reply = future.result()
             except Exception as error:  # noqa: BLE001 - a lost worker, a cancelled task

@@ -44,8 +44,8 @@ from .sandbox.client import (
     CallLost,
     FunctionMissing,
     Pending,
+    InfrastructureError,
     Limits,
-    SandboxError,
     StudentRaised,
     Worker,
     close_all,
@@ -81,10 +81,6 @@ class Handout:
 
 class ExamplesNotRecorded(Exception):
     """The hand-out has no recorded examples for a check."""
-
-
-class InfrastructureError(BaseException):
-    """The grader itself failed (not the student's code); never scored, always reported."""
 
 
 class StubNotImplemented(BaseException):
@@ -131,7 +127,7 @@ class _Session:
                 return together
             try:
                 self.worker = self.grader.shared_worker(self.exercise.module)
-            except (SandboxError, OSError) as error:
+            except OSError as error:
                 raise InfrastructureError(f"could not start a worker: {error}") from error
         return self.worker
 
@@ -344,8 +340,12 @@ class Grader:
         examples: ExampleBook | None = None,
         handout: Handout | None = None,
         own_prerequisites: bool = True,
+        sharing: int = 1,
     ) -> None:
+        """``sharing``: how many grading processes (this one included) share the device, so
+        that each worker's share of device memory leaves room for all of theirs."""
         self.course = course
+        self.sharing = max(1, sharing)
         # Try passing prerequisites as the student's own (see grade_exercise). Off in a
         # hand-out (which uses the student's own throughout) and when recording one (which
         # needs the reference's result wherever an exercise calls a prerequisite).
@@ -413,6 +413,9 @@ class Grader:
             deny_paths=self.deny_paths(),
             readable_paths=self._readable,
             memory_bytes=self.limits.memory_bytes,
+            # Alive at once on the device: per grading process, the worker of every module
+            # and the one that imported them all.
+            device_sharers=self.sharing * self.processes * (len(self.course.modules) + 1),
             load_seconds=self.limits.load_seconds,
             notebook_definitions_only=self._slow_notebook,
         )
@@ -592,8 +595,8 @@ class Grader:
         worker) and each group holds its exercises' prerequisites, so where one is graded
         changes nothing in its result. The child never runs student code itself.
         """
-        if self.processes < 2 or len(exercises) < 4:
-            return self._grade_in_order(exercises, probe)
+        if self.processes < 2 or len(exercises) < 4 or cuda_initialised():
+            return self._grade_in_order(exercises, probe)  # a process that used CUDA is never forked
         mine, theirs = _split_by_cost(exercises)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -606,26 +609,33 @@ class Grader:
                 self._workers = {}  # the parent's, if any, are not ours to use or close
                 self.output = []
                 known = set(self.examples.keys())
-                graded = [r.to_json() for r in self._grade_in_order(theirs, probe).values()]
-                self.close_workers()
-                recorded = self.examples.dumps(lambda key: key not in known)
-                payload = {
-                    "results": graded, "output": self.output, "sandbox": self.sandbox_facts,
-                    "examples": base64.b64encode(recorded).decode(),
-                }
+                try:
+                    graded = [r.to_json() for r in self._grade_in_order(theirs, probe).values()]
+                    self.close_workers()
+                    recorded = self.examples.dumps(lambda key: key not in known)
+                    payload = {
+                        "results": graded, "output": self.output, "sandbox": self.sandbox_facts,
+                        "examples": base64.b64encode(recorded).decode(),
+                    }
+                except InfrastructureError as fault:
+                    payload = {"infrastructure": str(fault)}
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(json.dumps(payload).encode())
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_fd)
-        results = self._grade_in_order(mine, probe)
-        data = _read_all(read_fd, CHILD_GRACE_SECONDS)
-        if data is None:  # the child is stuck (a bug of ours): stop it and do its share here
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        try:
+            results = self._grade_in_order(mine, probe)
+        finally:
+            data = _read_all(read_fd, CHILD_GRACE_SECONDS)
+            if data is None:  # the child is stuck (a bug of ours): stop it and do its share here
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         try:
             payload = json.loads(data)
+            if "infrastructure" in payload:
+                raise InfrastructureError(str(payload["infrastructure"]))
             results.update((r["name"], ExerciseResult.from_json(r)) for r in payload["results"])
             self.output.extend(t for t in payload["output"] if t not in self.output)
             self.examples.loads(base64.b64decode(payload["examples"]))  # what the child drew, kept for next time
@@ -918,6 +928,12 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def cuda_initialised() -> bool:
+    """Has this process initialised CUDA? Then it must not fork a grading process: CUDA does
+    not survive a fork, and the child's device work would fail (costing points)."""
+    return bool(torch.cuda.is_initialized())  # asks torch only: never touches the driver itself
 
 
 def _read_all(fd: int, seconds: float) -> bytes | None:

@@ -31,6 +31,17 @@ def test_values_roundtrip():
     assert back[1]["bf16"].dtype == torch.bfloat16
 
 
+def test_meta_tensors_travel_as_shape_and_dtype_only():
+    node, blobs = protocol.encode_value(torch.empty(3, 5, dtype=torch.bool, device="meta"))
+    assert blobs == [b""] and node["device"] == "meta"
+    decoder = protocol.Decoder(blobs, keep_info=True)
+    back = decoder.decode(node)
+    assert back.device.type == "meta" and back.shape == (3, 5) and back.dtype == torch.bool
+    assert decoder.infos[id(back)].device == "meta"
+    with pytest.raises(protocol.ProtocolError):  # a meta tensor never carries values
+        protocol.Decoder([b"\x00" * 15]).decode(node)
+
+
 def test_unsupported_values_are_named_not_pickled():
     import numpy as np
 

@@ -32,6 +32,12 @@ VARIANTS = [
             rows = [[j <= i + (k_len - q_len) for j in range(k_len)] for i in range(q_len)]
             return torch.tensor(rows, dtype=torch.bool, device=device).reshape(q_len, k_len)
         """),
+    Variant("masks.causal_mask", "offset read back with .item() (fails on meta tensors, honours device)", """
+        def causal_mask(q_len, k_len=None, device=None):
+            k_len = q_len if k_len is None else k_len
+            offset = int(torch.tensor(k_len - q_len, device=device).item())
+            return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(offset)
+        """),
     Variant("patches.patchify", "F.unfold (im2col)", """
         def patchify(images, patch_size):
             import torch.nn.functional as F

@@ -23,7 +23,7 @@ import torch
 
 from . import protocol
 from .vjp import vjp
-from .zygote import SandboxError, Zygote, make_workdir  # noqa: F401 - re-exported
+from .zygote import InfrastructureError, Zygote, make_workdir  # noqa: F401 - re-exported
 
 SIGNAL_NAMES = {
     signal.SIGSEGV: "a segmentation fault (SIGSEGV)",
@@ -162,6 +162,7 @@ class WorkerConfig:
     deny_paths: list[str] = field(default_factory=list)
     readable_paths: list[str] | None = None
     memory_bytes: int | None = None
+    device_sharers: int = 1  # workers that may hold device memory at once (each gets a share)
     load_seconds: float = 20.0  # the hard limit on loading; notebook cells get a share of it
     notebook_definitions_only: bool = False  # a slow notebook: run only its imports and definitions
 
@@ -179,6 +180,7 @@ class WorkerConfig:
             "deny_paths": self.deny_paths,
             "readable_paths": self.readable_paths,
             "memory_bytes": self.memory_bytes,
+            "device_sharers": self.device_sharers,
             # Notebook cells stop on their own well before the hard limit, so that a slow
             # cell costs that cell and the definitions of the others are still graded.
             "notebook_seconds": max(1.0, min(10.0, self.load_seconds / 2)),
@@ -214,10 +216,10 @@ class Worker:
         self._last_reply = 0.0
         self._sources: dict[str, int] = {}  # the portable modules this worker has been sent
         self._ahead_bytes = min(AHEAD_BYTES, self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 4)
+        self._start(config, limits)
         importing = None
         deadline = time.monotonic() + limits.load_seconds
         try:
-            self.channel.send({"op": "init", "config": config.to_json()})
             while True:
                 what = f"importing {importing}.py" if importing else "loading the submission"
                 header, _ = self._receive(deadline, what=what, limit=limits.load_seconds)
@@ -232,6 +234,29 @@ class Worker:
             raise WorkerFailure("the submission's worker sent a malformed reply while loading", "protocol")
         self.modules: dict = header["modules"]
         self.sandbox_facts: dict = header.get("sandbox", {}) if isinstance(header.get("sandbox"), dict) else {}
+
+    def _start(self, config: WorkerConfig, limits: Limits) -> None:
+        """Send the configuration and wait for the worker to start up (the grader's part: no
+        student code runs before ``started``). Any failure here is the grader's own."""
+        deadline = time.monotonic() + limits.load_seconds
+        try:
+            self.channel.send({"op": "init", "config": config.to_json()})
+            header, _ = self._receive(deadline, what="starting up", limit=limits.load_seconds)
+        except (WorkerFailure, OSError) as failure:
+            self.kill()
+            raise InfrastructureError(f"a sandbox worker could not start: {_reason(failure)}{self._output_tail()}") from None
+        if header.get("op") == "startup_failed":
+            self.kill()
+            raise InfrastructureError(f"a sandbox worker could not start: {str(header.get('error'))[:500]}")
+        if header.get("op") != "started":
+            self.kill()
+            raise InfrastructureError("a sandbox worker sent a malformed reply while starting up")
+
+    def _output_tail(self) -> str:
+        """The last line the worker printed, if any (it prints why it could not start)."""
+        self.output.join(timeout=0.5)
+        lines = [line for line in self.output.text().splitlines() if line.strip()]
+        return f" ({lines[-1].strip()[:300]})" if lines else ""
 
     # ------------------------------------------------------------------ calls
 
@@ -314,7 +339,7 @@ class Worker:
         started = max(pending.sent, self._last_reply)
         try:
             pending.outcome = self._reply_to(pending, started + self.limits.call_seconds)
-        except (WorkerFailure, Exception) as failure:  # the call's own outcome (e.g. NotRecorded)
+        except (WorkerFailure, InfrastructureError, Exception) as failure:  # the call's own outcome (e.g. NotRecorded)
             self.kill()
             pending.outcome = failure
             for later in list(self._in_flight)[1:]:
@@ -332,6 +357,9 @@ class Worker:
             raise WorkerFailure("the worker answered a different request", "protocol")
         if header["op"] == "missing":
             return FunctionMissing(function)
+        if header["op"] == "grader_fault":
+            self.kill()
+            raise InfrastructureError(f"while running {function}: {str(header.get('error'))[:500]}")
         mutated = [i for i in header.get("mutated", []) if isinstance(i, int)]
         if header["op"] == "raised":
             error = StudentRaised(header.get("error") if isinstance(header.get("error"), dict) else {})
@@ -517,6 +545,10 @@ class Worker:
                 pass
         self.kill(reap)
         self.output.join(timeout=2)
+
+
+def _reason(failure: BaseException) -> str:
+    return failure.message if isinstance(failure, WorkerFailure) else str(failure) or type(failure).__name__
 
 
 def close_all(workers: list[Worker]) -> None:

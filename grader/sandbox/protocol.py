@@ -26,6 +26,7 @@ MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
+MAX_META_ELEMENTS = 2**40  # a meta tensor carries no values, but its shape must stay sane
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
@@ -157,7 +158,8 @@ class Encoder:
     def _tensor(self, tensor: torch.Tensor) -> Any:
         if tensor.dtype not in DTYPE_NAMES or tensor.layout != torch.strided:
             return {"$unsupported": f"torch.Tensor ({tensor.dtype}, {tensor.layout})", "summary": ""}
-        self.blobs.append(tensor_bytes(tensor))
+        # A meta tensor has a shape and a dtype but no values: it travels without them.
+        self.blobs.append(b"" if tensor.device.type == "meta" else tensor_bytes(tensor))
         return {
             "$tensor": len(self.blobs) - 1,
             "dtype": DTYPE_NAMES[tensor.dtype],
@@ -297,11 +299,16 @@ class Decoder:
         numel = math.prod(shape)
         itemsize = ITEMSIZES[dtype]
         raw = self.blobs[index]
-        if numel * itemsize != len(raw):
+        if node.get("device") == "meta":  # no values: a meta tensor here too
+            if raw or numel > MAX_META_ELEMENTS:
+                raise ProtocolError("malformed meta tensor")
+            tensor = torch.empty(shape, dtype=dtype, device="meta")
+        elif numel * itemsize != len(raw):
             raise ProtocolError("tensor size does not match its data")
-        tensor = tensor_from_bytes(raw, dtype, shape)
-        if self.device is not None and self.device != "cpu":
-            tensor = tensor.to(self.device)
+        else:
+            tensor = tensor_from_bytes(raw, dtype, shape)
+            if self.device is not None and self.device != "cpu":
+                tensor = tensor.to(self.device)
         if self.infos is not None:
             self.infos[id(tensor)] = TensorInfo(
                 device=_checked_device(node.get("device", "cpu")),

@@ -454,6 +454,10 @@ class Worker:
             else:
                 result = function(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - SystemExit from student code is an answer too
+            fault = _device_fault(error)
+            if fault:  # the device ran out of memory that was not the student's to use
+                self.send({"op": "grader_fault", "id": header["id"], "error": fault})
+                return
             self.send(
                 {
                     "op": "raised",
@@ -475,29 +479,136 @@ class Worker:
         )
 
 
+STARTUP_FAILED = 70  # a worker's exit status when its own start-up failed (EX_SOFTWARE)
+
+
 def worker_main(sock_fd: int, output_fd: int, request: dict) -> None:
-    if request.get("cpus"):  # the CPU of the grading process that asked for it (see batch._pin)
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            os.sched_setaffinity(0, request["cpus"])
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
-    os.close(output_fd)
-    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-    channel = protocol.Channel(socket.socket(fileno=sock_fd))
-    header, blobs = channel.recv()
-    config = header["config"]
-    _confine(config)
-    worker = Worker(channel, config)
-    if worker.device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would cost ~1e-3 relative accuracy
-        torch.backends.cudnn.allow_tf32 = False
-        torch.zeros(1, device=worker.device)
+    """Start up (the grader's part), say so, then load the submission and serve calls.
+
+    Everything before ``started`` is the grader's responsibility: if it fails, the
+    worker sends the traceback as ``startup_failed`` and exits with
+    :data:`STARTUP_FAILED`, and the grading process reports a fault of its own instead
+    of charging the student. Student code runs only after ``started``.
+    """
+    channel = None
+    try:
+        if request.get("cpus"):  # the CPU of the grading process that asked for it (see batch._pin)
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                os.sched_setaffinity(0, request["cpus"])
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(output_fd)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        channel = protocol.Channel(socket.socket(fileno=sock_fd))
+        header, _ = channel.recv()
+        config = header["config"]
+        _start_up(config)
+        worker = Worker(channel, config)
+        worker.send({"op": "started", "sandbox": _SANDBOX_FACTS})
+    except BaseException:  # noqa: BLE001 - no student code has run: this is the grader's fault
+        _report_startup_failure(channel)
+        os._exit(STARTUP_FAILED)
     report = worker.load()
     worker.send({"op": "loaded", "modules": report, "sandbox": _SANDBOX_FACTS})
     worker.serve()
+
+
+def _report_startup_failure(channel: protocol.Channel | None) -> None:
+    """Tell the grading process why this worker could not start (and print it for the log)."""
+    text = traceback.format_exc(limit=8)
+    with contextlib.suppress(BaseException):
+        print(text, file=sys.__stderr__ or sys.stderr, flush=True)
+    if channel is not None:
+        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        with contextlib.suppress(BaseException):
+            channel.send({"op": "startup_failed", "error": last[:500], "traceback": text[-4000:]})
+
+
+def _start_up(config: dict) -> None:
+    """The grader's part of a worker's start, in this order: the device first (CUDA cannot
+    start once Landlock confines the process), then the confinement itself."""
+    _prepare_device(config)
+    _confine(config)
+
+
+# ============================================================================ devices
+
+
+def _prepare_device(config: dict) -> None:
+    """Everything a CUDA worker needs, done before confinement (CUDA cannot start under Landlock).
+
+    The context, cuBLAS and cuDNN are initialised by running one small op of each; TF32 is
+    off (it would cost ~1e-3 relative accuracy); the caching allocator is held to this
+    worker's share of the device's memory (``device_memory_share``, a fraction of the total),
+    so that one submission that grabs memory cannot starve the others graded beside it.
+    """
+    device = config.get("device", "cpu")
+    if not device.startswith("cuda"):
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    index = torch.device(device).index or 0
+    torch.cuda.set_device(index)
+    total = torch.cuda.get_device_properties(index).total_memory
+    share = device_memory_share(total, config.get("memory_bytes"), config.get("device_sharers", 1))
+    torch.cuda.set_per_process_memory_fraction(share, index)
+    _DEVICE_SHARE["bytes"] = int(share * total)
+    _SANDBOX_FACTS["device_memory"] = f"{share * total / 2**30:.2f} GiB per worker ({share:.3g} of the device)"
+    a = torch.ones(8, 8, device=device)
+    (a @ a).sum().item()  # cuBLAS
+    torch.nn.functional.conv2d(a[None, None], a[None, None, :2, :2]).sum().item()  # cuDNN
+    _SANDBOX_FACTS["cuda_initialised_before_confinement"] = True
+
+
+_DEVICE_SHARE: dict[str, int] = {}  # this worker's share of device memory, in bytes, once set
+
+
+def device_memory_share(total: int, memory_bytes: int | None, sharers: int) -> float:
+    """The fraction of the device's memory one worker may hold: the per-worker memory limit
+    (as on the CPU), and never more than 90% of the device split among the workers that may
+    be alive on it at once (so that their shares never add up to more than the device)."""
+    fair = 0.9 / max(1, int(sharers or 1))
+    if memory_bytes:
+        fair = min(fair, memory_bytes / total)
+    return max(fair, 1e-4)
+
+
+_ALLOCATION = re.compile(r"Tried to allocate ([0-9.]+) (B|KiB|MiB|GiB|TiB)")
+_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def _device_fault(error: BaseException) -> str:
+    """Why a CUDA out-of-memory in student code is the grader's fault ("" when it is not).
+
+    The student is charged only when their own memory in use, plus what they asked for,
+    exceeds their share; otherwise the device was short for reasons outside this worker.
+    """
+    out_of_memory = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if out_of_memory is None or not isinstance(error, out_of_memory) or "bytes" not in _DEVICE_SHARE:
+        return ""
+    try:
+        found = _ALLOCATION.search(str(error))
+        requested = int(float(found.group(1)) * _UNITS[found.group(2)]) if found else 0
+        in_use = torch.cuda.memory_reserved()
+    except BaseException:  # noqa: BLE001 - a broken CUDA state: the student's call caused it
+        return ""
+    if device_oom_is_the_students(in_use, requested, _DEVICE_SHARE["bytes"]):
+        return ""
+    return (
+        f"the GPU ran out of memory although this worker held {in_use / 2**20:.0f} MiB and asked for "
+        f"{requested / 2**20:.0f} MiB, within its share of {_DEVICE_SHARE['bytes'] / 2**20:.0f} MiB "
+        "(another process is using the device's memory)"
+    )
+
+
+def device_oom_is_the_students(in_use: int, requested: int, share_bytes: int) -> bool:
+    """Is a CUDA out-of-memory the student's own? Yes if their memory in use plus what they
+    asked for exceeds their share; otherwise the device ran out for reasons of its own (other
+    processes), which is the grader's problem."""
+    return in_use + requested > share_bytes
 
 
 # ============================================================================ confinement
@@ -513,14 +624,16 @@ def _confine(config: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     file_limit = config.get("file_bytes", 64 * 1024 * 1024)
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+    on_cpu = not config.get("device", "cpu").startswith("cuda")
     memory = config.get("memory_bytes")
-    if memory and not config.get("device", "cpu").startswith("cuda"):
+    if memory and on_cpu:
         baseline = _virtual_memory_bytes()
         limit = baseline + memory
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             _SANDBOX_FACTS["memory_limit"] = True
-    on_cpu = not config.get("device", "cpu").startswith("cuda")
+    elif not on_cpu:  # relaxed for CUDA, and said so
+        _SANDBOX_FACTS["memory_limit"] = "no address-space limit on CUDA (the driver maps huge ranges)"
     _SANDBOX_FACTS["network"] = _unshare_network() if on_cpu else "kept (the CUDA driver may need it)"
     try:
         _SANDBOX_FACTS["landlock"] = landlock.confine(

@@ -18,8 +18,14 @@ from pathlib import Path
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 
 
-class SandboxError(RuntimeError):
-    """The sandbox itself could not start (not the student's fault)."""
+class InfrastructureError(BaseException):
+    """The grader itself failed: its sandbox, a worker's start-up, the device.
+
+    Never the student's fault, so never scored: a BaseException, so that no check, no
+    hypothesis run and no ``except Exception`` in the engine can turn it into a failed
+    check. ``grader grade`` reports it and exits non-zero; ``grader batch`` marks the
+    submission "failed to grade" and does not cache it.
+    """
 
 
 class Zygote:
@@ -70,11 +76,11 @@ class Zygote:
                                 [theirs.fileno(), out_write])
                 reply = self._reply(request)
             except OSError as error:
-                raise SandboxError(f"the worker pool stopped: {error}") from None
+                raise InfrastructureError(f"the worker pool stopped: {error}") from None
         theirs.close()
         os.close(out_write)
         if reply is None:
-            raise SandboxError("the worker pool did not start: " + self._log_tail())
+            raise InfrastructureError("the worker pool did not start: " + self._log_tail())
         return reply["pid"], ours, out_read
 
     def reap(self, pid: int) -> dict:

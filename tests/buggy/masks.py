@@ -81,4 +81,13 @@ MUTANTS = [
             return torch.arange(max_len, device=lengths.device)[:, None] < lengths[None, :]
         """,
     ),
+    Mutant(
+        "masks.causal_mask",
+        "ignores its device argument (always on the CPU)",
+        """
+        def causal_mask(q_len, k_len=None, device=None):
+            k_len = q_len if k_len is None else k_len
+            return torch.ones(q_len, k_len, dtype=torch.bool).tril(k_len - q_len)
+        """,
+    ),
 ]

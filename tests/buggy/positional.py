@@ -121,4 +121,15 @@ MUTANTS = [
             return pe.to(dtype)
         """,
     ),
+    Mutant(
+        "positional.sinusoidal_positional_encoding",
+        "ignores its device argument (always on the CPU)",
+        """
+        def sinusoidal_positional_encoding(seq_len, d_model, base=10000.0, dtype=torch.float32, device=None):
+            positions = torch.arange(seq_len, dtype=torch.float64)[:, None]
+            cols = torch.arange(d_model)
+            angles = positions * base ** (-(cols - cols % 2).double() / d_model)
+            return torch.where(cols % 2 == 0, torch.sin(angles), torch.cos(angles)).to(dtype)
+        """,
+    ),
 ]
