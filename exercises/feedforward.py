@@ -37,6 +37,25 @@ negative around `x = -0.75`. BERT and GPT use it instead of ReLU.
 | relu      | 0       | 0       | 0 | 1      | 3      |
 | gelu      | -0.0040 | -0.1587 | 0 | 0.8413 | 2.9960 |
 | gelu tanh | -0.0036 | -0.1588 | 0 | 0.8412 | 2.9964 |
+
+The two GELU forms differ by at most 4.7e-4 (near `x = -2.7`); the quick
+`x * sigmoid(1.702 x)` is off by up to 2e-2. Small gaps, but they are different
+functions: a model trained with one form should be run with the same one.
+
+One token through a tiny network with `D = 2` and `F = 3`:
+
+```
+x   = [1, -1]
+w_1 = [[1, 0], [0, 1], [1, 1]]     b_1 = [0, 0, -0.5]
+w_2 = [[1, 1, 1], [0, 2, -1]]      b_2 = [0, 0.5]
+
+x @ w_1.T + b_1 = [1, -1, -0.5]                       (widen: D = 2 -> F = 3)
+relu            = [1, 0, 0]       -> @ w_2.T + b_2 = [1, 0.5]
+gelu            = [0.8413, -0.1587, -0.1543]
+                                  -> @ w_2.T + b_2 = [0.5284, 0.3370]
+```
+
+Every other token of the sentence goes through the same weights on its own.
 """
 
 from __future__ import annotations

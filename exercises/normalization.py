@@ -33,6 +33,22 @@ One token `x = [1, 2, 3, 6]`: mean 3, deviations `[-2, -1, 0, 3]`, variance
 variance 1). RMSNorm divides by `sqrt((1 + 4 + 9 + 36) / 4) = 3.536` instead:
 `[0.283, 0.566, 0.849, 1.697]`. It keeps the direction of `x` and only fixes its scale.
 LLaMA uses RMSNorm because it is cheaper and works as well.
+
+## What the norms ignore
+
+Layer norm gives the same output for `x` and `a * x + c` (any `a > 0`, any shift `c`),
+up to `eps`: `[1, 2, 3, 6]`, `[2, 4, 6, 12]` and `[101, 102, 103, 106]` all become
+`[-1.069, -0.535, 0, 1.604]`. RMSNorm ignores only the scale `a`: shifting a row
+changes its direction, so it changes the output.
+
+## Why subtract the mean before squaring?
+
+The variance is also `mean(x**2) - mean(x)**2`, but that shortcut subtracts two huge,
+nearly equal numbers when the row sits far from zero. Shift the token above by 10000:
+in float32, `mean(x**2)` and `mean(x)**2` are both about `1e8`, stored to the nearest
+multiple of 8, and their difference comes out as `0` instead of `3.5`. For noisier rows
+it can even come out negative, and `sqrt` of it is `nan`. Centring first,
+`mean((x - mean)**2)`, squares small numbers and stays accurate.
 """
 
 from __future__ import annotations
@@ -58,6 +74,10 @@ def layer_norm(
 
     Returns:
         Tensor with the shape and dtype of ``x``.
+
+    Raises:
+        Nothing of its own (a ``weight`` or ``bias`` that does not have ``D`` entries
+        fails in torch's broadcasting).
 
     Formula: ``(x - mean) / sqrt(var + eps) * weight + bias``, with ``mean`` and the
     *biased* variance ``var = mean((x - mean)**2)`` taken over the last dim (keepdim).
@@ -89,6 +109,10 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1
 
     Returns:
         Tensor with the shape and dtype of ``x``.
+
+    Raises:
+        Nothing of its own (a ``weight`` that does not have ``D`` entries fails in
+        torch's broadcasting).
 
     Formula: ``x / sqrt(mean(x**2 over the last dim) + eps) * weight``.
 
