@@ -23,6 +23,8 @@ from solutions import (
     decoding,
     embeddings,
     feedforward,
+    kv_cache,
+    lora,
     masks,
     multihead,
     normalization,
@@ -43,6 +45,8 @@ MODULES = [
     "patches",
     "normalization",
     "feedforward",
+    "kv_cache",
+    "lora",
 ]
 FUNCTIONS = {
     "embeddings": ["one_hot", "embedding_lookup"],
@@ -55,6 +59,8 @@ FUNCTIONS = {
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
     "feedforward": ["gelu", "feed_forward"],
+    "kv_cache": ["cached_attention"],
+    "lora": ["lora_linear", "merge_lora"],
 }
 
 f64 = torch.float64
