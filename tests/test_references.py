@@ -20,6 +20,7 @@ from torch import nn
 from grader.authoring import generate_exercises, strip_solutions
 from solutions import (
     attention,
+    blocks,
     decoding,
     embeddings,
     feedforward,
@@ -43,6 +44,7 @@ MODULES = [
     "patches",
     "normalization",
     "feedforward",
+    "blocks",
 ]
 FUNCTIONS = {
     "embeddings": ["one_hot", "embedding_lookup"],
@@ -55,6 +57,7 @@ FUNCTIONS = {
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
     "feedforward": ["gelu", "feed_forward"],
+    "blocks": ["encoder_block", "decoder_block"],
 }
 
 f64 = torch.float64
