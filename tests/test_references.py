@@ -20,6 +20,7 @@ from torch import nn
 from grader.authoring import generate_exercises, strip_solutions
 from solutions import (
     attention,
+    blocks,
     decoding,
     embeddings,
     feedforward,
@@ -45,6 +46,7 @@ MODULES = [
     "patches",
     "normalization",
     "feedforward",
+    "blocks",
     "kv_cache",
     "lora",
 ]
@@ -59,6 +61,7 @@ FUNCTIONS = {
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
     "feedforward": ["gelu", "feed_forward"],
+    "blocks": ["encoder_block", "decoder_block"],
     "kv_cache": ["cached_attention"],
     "lora": ["lora_linear", "merge_lora"],
 }
