@@ -50,7 +50,7 @@ FUNCTIONS = {
     "attention": ["softmax", "scaled_dot_product_attention"],
     "masks": ["causal_mask", "padding_mask"],
     "multihead": ["split_heads", "merge_heads", "multi_head_attention"],
-    "positional": ["sinusoidal_positional_encoding"],
+    "positional": ["sinusoidal_positional_encoding", "rotary_embedding"],
     "decoding": ["greedy_decode", "beam_search"],
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
