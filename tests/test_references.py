@@ -29,6 +29,7 @@ from solutions import (
     patches,
     positional,
     recurrent,
+    vit,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ MODULES = [
     "patches",
     "normalization",
     "feedforward",
+    "vit",
 ]
 FUNCTIONS = {
     "embeddings": ["one_hot", "embedding_lookup"],
@@ -55,6 +57,7 @@ FUNCTIONS = {
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
     "feedforward": ["gelu", "feed_forward"],
+    "vit": ["vit_embed", "vit_classify"],
 }
 
 f64 = torch.float64
