@@ -1,10 +1,12 @@
-"""Sinusoidal positional encoding: telling a transformer where each token is.
+"""Positional encodings: telling a transformer where each token is (sinusoidal tables, rotary embeddings).
 
 Attention by itself ignores order: "your cat is a lovely cat" shuffled would give the
 same set of outputs, only permuted. The original transformer therefore adds a fixed
 vector ``PE[p]`` to the embedding of the token at position ``p``. Each pair of columns
 is a sine/cosine clock of its own frequency, so nearby positions get similar vectors,
-and shifting by ``k`` positions is the same rotation for every ``p``.
+and shifting by ``k`` positions is the same rotation for every ``p``. Modern language
+models take that rotation literally and rotate the queries and keys themselves: see
+"Rotary position embedding" below.
 
 ## Formula
 
@@ -38,13 +40,50 @@ table for `seq_len = 4`, `d_model = 6`, rounded:
 Position 0 is always `[0, 1, 0, 1, ...]`; the first columns change quickly with `p`,
 the last ones barely move. With an odd `d_model` the last column is a sine without its
 cosine partner.
+
+## Rotary position embedding (RoPE)
+
+The sinusoidal table is *added* to the embeddings once, at the bottom of the network.
+RoFormer (Su et al., 2021), used by GPT-J, LLaMA and most recent language models,
+instead *rotates* the queries and keys inside every attention layer. The features of a
+vector `x` of even size `d` are read as `d / 2` points in the plane, and point `i` is
+turned by the angle `p * theta_i`, where `p` is the token's position:
+
+```
+pair i      = (x[2i], x[2i + 1])                  i = 0 .. d/2 - 1 (counted from 0)
+theta_i     = base ** (-2i / d)                   the same frequencies as the sinusoidal table
+y[2i]       = x[2i] * cos(p theta_i) - x[2i + 1] * sin(p theta_i)
+y[2i + 1]   = x[2i] * sin(p theta_i) + x[2i + 1] * cos(p theta_i)
+```
+
+| tensor      | shape        | meaning                                              |
+|-------------|--------------|------------------------------------------------------|
+| `x`         | `[..., L, d]` | queries or keys (any leading dims: batch, heads); `d` even |
+| `positions` | `[L]`         | integer position of each of the `L` rows (any integers) |
+| output      | `[..., L, d]` | same shape and dtype as `x`                          |
+
+A worked example with `d = 4`, so `theta = (1, 0.01)`, and `x = [1, 0, 1, 0]`:
+
+| `p` | output                               |
+|-----|--------------------------------------|
+| 0   | `[1.0000, 0.0000, 1.0000, 0.0000]`   |
+| 1   | `[0.5403, 0.8415, 0.99995, 0.0100]`  |
+| 2   | `[-0.4161, 0.9093, 0.9998, 0.0200]`  |
+
+Position 0 leaves `x` unchanged, and a rotation never changes the length of a pair.
+The point of rotating is what happens to a dot product. A query at position `p` and a
+key at position `s`, rotated by `p theta` and `s theta`, have the dot product of the
+unrotated vectors with one of them turned by `(p - s) theta`: it depends only on how
+far apart the two tokens are. With one pair, `q = (1, 2)` and `k = (3, -1)`:
+positions `(2, 0)`, `(5, 3)` and `(0, -2)` all give `q . k = -6.7812`. Attention
+therefore sees *relative* positions, whatever the absolute ones are.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["sinusoidal_positional_encoding"]
+__all__ = ["sinusoidal_positional_encoding", "rotary_embedding"]
 
 
 def sinusoidal_positional_encoding(
@@ -90,4 +129,54 @@ def sinusoidal_positional_encoding(
     angles = positions * freqs
     table = torch.where(cols % 2 == 0, torch.sin(angles), torch.cos(angles))
     return table.to(dtype)
+    # END SOLUTION
+
+
+def rotary_embedding(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotate each pair of features by an angle proportional to the token's position (RoPE).
+
+    Args:
+        x: floating tensor ``[..., L, d]`` (queries or keys) with an even ``d``.
+        positions: integer tensor ``[L]``, the position of each row; any integers, not
+            necessarily ``0 .. L - 1`` (a cache offset, a packed sequence, negative values).
+        base: the wavelength base (10000 in RoFormer and LLaMA).
+
+    Returns:
+        Tensor ``[..., L, d]`` with the dtype of ``x``.
+
+    Raises:
+        ValueError: if ``d`` is odd.
+
+    Formula: pair ``i`` is the columns ``(2i, 2i + 1)`` and its angle is
+    ``a = p * theta_i`` with ``theta_i = base ** (-2i / d)``:
+    ``y[2i] = x[2i] cos a - x[2i+1] sin a`` and ``y[2i+1] = x[2i] sin a + x[2i+1] cos a``.
+    As complex numbers: ``(x[2i] + 1j * x[2i+1]) * exp(1j * a)``.
+
+    Intuition: every pair is the hand of a clock that turns at its own speed. Rotating
+    the query by ``p theta`` and the key by ``s theta`` makes their dot product depend
+    on ``p - s`` only, so attention sees how far apart two tokens are.
+
+    Pitfall: the pairs are *interleaved* neighbours ``(0, 1), (2, 3), ...``, not the two
+    halves ``(i, i + d/2)`` of Hugging Face's ``rotate_half``. Pairs are counted from 0,
+    so the first pair turns by exactly ``p`` radians; the exponent is ``-2i / d``, not
+    ``-i / d``. ``+ sin`` goes to the second column of the pair: the other sign turns
+    the wrong way. Use ``positions`` as given, and compute the angles in float64 before
+    casting ``cos`` and ``sin`` to ``x.dtype``: at positions in the thousands, float32
+    angles are already off in the fourth decimal.
+
+    Example:
+        rotary_embedding(torch.tensor([[1., 0., 1., 0.]]), torch.tensor([1]))
+        ->  [[0.5403, 0.8415, 0.9999, 0.0100]]   (cos 0.01 = 0.99995)
+    """
+    # BEGIN SOLUTION
+    d = x.shape[-1]
+    if d % 2 != 0:
+        raise ValueError(f"rotary_embedding needs an even feature size d, got d = {d}")
+    pair = torch.arange(d // 2, dtype=torch.float64, device=x.device)
+    theta = float(base) ** (-2.0 * pair / d)
+    angles = positions.to(device=x.device, dtype=torch.float64)[:, None] * theta
+    cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    first, second = x[..., 0::2], x[..., 1::2]
+    rotated = torch.stack((first * cos - second * sin, first * sin + second * cos), dim=-1)
+    return rotated.flatten(-2)
     # END SOLUTION

@@ -32,6 +32,7 @@ from solutions import (
     patches,
     positional,
     recurrent,
+    vit,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ MODULES = [
     "blocks",
     "kv_cache",
     "lora",
+    "vit",
 ]
 FUNCTIONS = {
     "embeddings": ["one_hot", "embedding_lookup"],
@@ -56,7 +58,7 @@ FUNCTIONS = {
     "attention": ["softmax", "scaled_dot_product_attention"],
     "masks": ["causal_mask", "padding_mask"],
     "multihead": ["split_heads", "merge_heads", "multi_head_attention"],
-    "positional": ["sinusoidal_positional_encoding"],
+    "positional": ["sinusoidal_positional_encoding", "rotary_embedding"],
     "decoding": ["greedy_decode", "beam_search"],
     "patches": ["patchify", "patch_embedding"],
     "normalization": ["layer_norm", "rms_norm"],
@@ -64,6 +66,7 @@ FUNCTIONS = {
     "blocks": ["encoder_block", "decoder_block"],
     "kv_cache": ["cached_attention"],
     "lora": ["lora_linear", "merge_lora"],
+    "vit": ["vit_embed", "vit_classify"],
 }
 
 f64 = torch.float64
