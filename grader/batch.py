@@ -120,11 +120,17 @@ def stage_canvas(entry: Entry, staging: Path) -> Path:
 
 
 def content_hash(path: Path) -> str:
-    """Hash of a submission's bytes (file, or every file below a folder, with their paths)."""
+    """Hash of a submission's bytes (file, or every file below a folder, with their paths).
+
+    A symbolic link inside a folder counts as its target's name, never its content: the
+    grader does not follow it (see :mod:`grader.submission`)."""
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
     for file in files[:5000]:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode() + b"\0")
+        if path.is_dir() and file.is_symlink():
+            digest.update(b"link:" + os.fsencode(os.readlink(file)))
+            continue
         with open(file, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -143,8 +149,10 @@ def write_atomically(path: Path, text: str) -> None:
 class _Pool:
     """``size`` forked grading processes, each talking to the zygote on its own channel."""
 
-    def __init__(self, course: Course, device: str, size: int, zygote, workdir: Path, limits=None) -> None:
+    def __init__(self, course: Course, device: str, size: int, zygote, workdir: Path, limits=None,
+                 private: tuple[Path, ...] = ()) -> None:
         self.course, self.device, self.zygote, self.workdir, self.limits = course, device, zygote, workdir, limits
+        self.private = private  # what no worker may read: the batch's folders
         self.children: dict[int, tuple[int, Any, Any]] = {}
         self.size = size
         for slot in range(size):
@@ -161,7 +169,7 @@ class _Pool:
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 _serve(self.course, self.device, self.zygote, (slot, self.size), self.workdir, self.limits,
-                       to_child_r, from_child_w)
+                       self.private, to_child_r, from_child_w)
                 status = 0
             finally:
                 os._exit(status)
@@ -233,7 +241,8 @@ class _Pool:
 
 
 def _serve(
-    course: Course, device: str, zygote, place: tuple[int, int], workdir: Path, limits, task_fd: int, reply_fd: int
+    course: Course, device: str, zygote, place: tuple[int, int], workdir: Path, limits, private: tuple[Path, ...],
+    task_fd: int, reply_fd: int,
 ) -> None:
     """A grading process (``place``: its slot, of how many): read tasks, grade, answer one JSON line each."""
     import torch
@@ -248,7 +257,8 @@ def _serve(
     replies = os.fdopen(reply_fd, "w", buffering=1)
     own_workdir = workdir / f"pool-{slot}"
     own_workdir.mkdir(exist_ok=True)
-    with Grader(course, device=device, zygote=zygote, workdir=own_workdir, limits=limits, sharing=size) as grader:
+    with Grader(course, device=device, zygote=zygote, workdir=own_workdir, limits=limits, sharing=size,
+                private=private) as grader:
         for line in tasks:
             task = json.loads(line)
             replies.write(json.dumps(grade_one(grader, Path(task["path"]), task["name"])) + "\n")
@@ -430,7 +440,8 @@ def run_batch(
             # would write to (and so copy) every page of it in each of them.
             gc.collect()
             gc.freeze()
-            pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits)
+            pool = _Pool(course, device, max(1, min(workers, len(tasks))), zygote, workdir, limits,
+                         private=(submissions, out))
             pool.run(tasks, on_result, stop=faults.stopped)
         if faults.stopped():
             for task in tasks:

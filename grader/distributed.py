@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import tempfile
 import threading
 import zipfile
@@ -27,9 +29,27 @@ def pack(path: Path) -> tuple[bytes, str]:
         return path.read_bytes()[: MAX_PAYLOAD_BYTES + 1], path.suffix
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            archive.write(file, file.relative_to(path).as_posix())
+        for file in sorted(p for p in path.rglob("*") if (p.is_file() or p.is_symlink()) and "__pycache__" not in p.parts):
+            if not _reached_without_links(path, file.parent):
+                continue
+            name = file.relative_to(path).as_posix()
+            if file.is_symlink():  # travels as a link, which the grader then refuses with a note, as locally
+                link = zipfile.ZipInfo(name)
+                link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+                archive.writestr(link, os.readlink(file))
+            else:
+                archive.write(file, name)
     return buffer.getvalue(), ".zip"
+
+
+def _reached_without_links(root: Path, file: Path) -> bool:
+    """Is ``file`` reached from ``root`` without passing through a symbolic link?"""
+    current = root
+    for part in file.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
 
 
 def grade_remote(name: str, payload: bytes, suffix: str, device: str, limits: dict) -> dict:

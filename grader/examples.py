@@ -1,14 +1,17 @@
 """The inputs a check runs on: drawn by hypothesis once, then replayed for every submission.
 
-Hypothesis runs derandomized, so as long as every example passes it draws the same
+Hypothesis runs with a fixed seed, so as long as every example passes it draws the same
 inputs, in the same order, whatever the function under test does. Drawing them costs
 more than most checks (about a millisecond per example), so the engine records them
 once per grading process and replays them; only when a replayed example fails does it
-run hypothesis itself, which meets the same failure and shrinks it. A submission gets
-exactly the score that running hypothesis on it would give.
+run hypothesis itself, with the same seed, which meets the same failure and shrinks it.
+A submission gets exactly the score that running hypothesis on it would give.
 
-The same recordings travel in a student hand-out (:meth:`ExampleBook.save`), where
-hypothesis may be a different version and the reference is absent.
+There are two draws. The **public** one (derandomized, the same everywhere) is what a
+student hand-out records and checks locally (:meth:`ExampleBook.save`). The **official**
+one is seeded from the course's secret (:func:`grader.course.course_secret`), which the
+hand-out never contains: a submission that only looks up the hand-out's recorded inputs
+earns nothing officially, and the official grade is still the same on every run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import io
 import os
 import pickle
@@ -26,7 +30,8 @@ import hypothesis
 import torch
 from hypothesis import HealthCheck, Phase, given, settings
 
-from .course import Check, Exercise
+from . import strategies
+from .course import Check, Exercise, course_secret
 from .sandbox.protocol import DTYPE_NAMES, DTYPES, tensor_bytes, tensor_from_bytes
 
 HYPOTHESIS_SETTINGS = settings(
@@ -66,24 +71,63 @@ def _without_local_constants() -> None:
 _without_local_constants()
 
 
-def hypothesis_test(check: Check, max_examples: int, on_example: Callable[[dict], None]) -> Callable[[], None]:
+def hypothesis_test(
+    check: Check, max_examples: int, on_example: Callable[[dict], None], seed: int | None = None
+) -> Callable[[], None]:
     """The check as a hypothesis test: ``on_example(values)`` for every drawn example.
 
-    Every check is wrapped by the same ``body`` function, whose source seeds the
-    derandomized search; recording and grading must therefore both come through here.
+    ``seed`` None is the public draw: derandomized, seeded by the source of the ``body``
+    function that wraps every check (so recording and grading must both come through
+    here). An integer seeds a draw of its own (still the same on every run).
     """
 
     def body(**values: Any) -> None:
         on_example(values)
 
-    return settings(HYPOTHESIS_SETTINGS, max_examples=max_examples)(given(**check.strategies)(body))
+    test = given(**check.strategies)(body)
+    if seed is None:
+        return settings(HYPOTHESIS_SETTINGS, max_examples=max_examples)(test)
+    return hypothesis.seed(seed)(settings(HYPOTHESIS_SETTINGS, derandomize=False, max_examples=max_examples)(test))
+
+
+PUBLIC = None  # the secret of the public draw (none)
 
 
 class ExampleBook:
-    """Recorded examples, by ``(exercise, check, max_examples)``."""
+    """Recorded examples of one draw, by ``(exercise, check, max_examples)``.
 
-    def __init__(self) -> None:
+    ``secret``: None for the public draw (a hand-out's); bytes, or a function that returns
+    them (or None) when first needed, for a draw seeded per check from that secret.
+    """
+
+    def __init__(self, secret: bytes | Callable[[], bytes | None] | None = PUBLIC) -> None:
         self._examples: dict[Key, list[dict]] = {}
+        self._secret = secret
+
+    @property
+    def secret(self) -> bytes | None:
+        if callable(self._secret):
+            self._secret = self._secret()
+        return self._secret
+
+    def seed(self, exercise: Exercise, check: Check) -> int | None:
+        """The hypothesis seed of one check in this draw (None: the public, derandomized draw)."""
+        if self.secret is None:
+            return None
+        digest = hashlib.sha256(self.secret + f"\0{exercise.name}\0{check.name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
+
+    def test(self, exercise: Exercise, check: Check, max_examples: int, on_example: Callable[[dict], None]):
+        """:func:`hypothesis_test` in this draw (its seeds salted with the secret: see
+        :func:`grader.strategies.salted`)."""
+        run = hypothesis_test(check, max_examples, on_example, self.seed(exercise, check))
+        secret = self.secret
+
+        def salted_run() -> None:
+            with strategies.salted(secret):
+                run()
+
+        return salted_run
 
     @staticmethod
     def key(exercise: Exercise, check: Check, max_examples: int | None = None) -> Key:
@@ -97,7 +141,7 @@ class ExampleBook:
         key = self.key(exercise, check, max_examples)
         if key not in self._examples:
             drawn: list[dict] = []
-            hypothesis_test(check, key[2], drawn.append)()
+            self.test(exercise, check, key[2], drawn.append)()
             self._examples[key] = drawn
         return self._examples[key]
 
@@ -201,13 +245,18 @@ def fresh_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def examples_folder() -> Path:
+    """``$XDG_CACHE_HOME/transformer-grader`` (``~/.cache/...`` by default), created by :func:`examples_file`."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transformer-grader"
+
+
 def examples_file(fingerprint: str) -> Path | None:
     """Where this machine keeps the examples of one version of the course (None: nowhere).
 
     ``$XDG_CACHE_HOME/transformer-grader`` (``~/.cache/...`` by default): every batch and
     every ``grader grade`` after the first on this machine skips drawing them.
     """
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transformer-grader"
+    root = examples_folder()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -215,5 +264,6 @@ def examples_file(fingerprint: str) -> Path | None:
     return root / f"examples-{fingerprint}.pkl" if os.access(root, os.W_OK) else None
 
 
-BOOK = ExampleBook()
-"""The recordings of this process (inherited by forked grading processes)."""
+BOOK = ExampleBook(course_secret)
+"""The recordings of this process (inherited by forked grading processes): the official draw
+where the reference is installed, the public one in a hand-out."""

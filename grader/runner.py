@@ -37,7 +37,7 @@ from . import __version__, course as course_module
 from .compare import CheckFailed, device_of
 from .course import Check, Course, Exercise, Student
 from .describe import describe
-from .examples import BOOK, ExampleBook, hypothesis_test
+from .examples import BOOK, ExampleBook, examples_folder
 from .recording import NotRecorded
 from .results import CheckResult, ExerciseResult, Report
 from .sandbox.client import (
@@ -341,10 +341,15 @@ class Grader:
         handout: Handout | None = None,
         own_prerequisites: bool = True,
         sharing: int = 1,
+        private: Iterable[Path] = (),
     ) -> None:
         """``sharing``: how many grading processes (this one included) share the device, so
-        that each worker's share of device memory leaves room for all of theirs."""
+        that each worker's share of device memory leaves room for all of theirs.
+        ``private``: folders no worker may read, besides the grader's and the reference's own
+        (a batch's submissions and output folders)."""
         self.course = course
+        self.private = [Path(p) for p in private]
+        landlock.not_dumpable()  # no worker may attach to the process that holds the reference and the verdicts
         self.sharing = max(1, sharing)
         # Try passing prerequisites as the student's own (see grade_exercise). Off in a
         # hand-out (which uses the student's own throughout) and when recording one (which
@@ -368,30 +373,39 @@ class Grader:
         self.broken: dict[str, str] = {}
         self.output: list[str] = []
         self.sandbox_facts: dict = {}
-        self._deny: list[str] | None = None
         self._workers: dict[str, Worker] = {}
         self._slow_notebook = False
-        self._readable: list[str] | None = None
+        self._paths: tuple[list[str], list[str]] | None = None
+        self._original: Path | None = None  # where the submission being graded came from
 
     # ------------------------------------------------------------------ workers
 
     def deny_paths(self) -> list[str]:
-        """Where the reference lives (and the grader itself): unreadable to workers."""
-        if self._deny is None:
-            self._deny = self._find_deny_paths()
-            self._readable = landlock.readable_roots(self._deny) if sys.platform == "linux" else None
-        return self._deny
-
-    def _find_deny_paths(self) -> list[str]:
-        roots = {Path(__file__).resolve().parent, *course_module.reference_folders()}
+        """What no worker may read, even where it lies inside a folder workers read (a
+        package installed into site-packages): the grader, the reference, the examples kept
+        on this machine, the folders :attr:`private` names."""
+        roots = {Path(__file__).resolve().parent, *course_module.reference_folders(), *self.private}
         local = Path.cwd() / "solutions"
         if local.is_dir():
-            roots.add(local.resolve())
-        return sorted(str(r) for r in roots)
+            roots.add(local)
+        roots.add(examples_folder())
+        return sorted(str(Path(r).resolve()) for r in roots)
+
+    def worker_paths(self) -> tuple[list[str], list[str]]:
+        """``(readable, writable)`` for this grader's workers (see :func:`landlock.worker_paths`),
+        computed once; also never the submission's original location, if it lies inside."""
+        if self._paths is None:
+            self._paths = landlock.worker_paths(self.deny_paths(), cuda=self.device_name.startswith("cuda"))
+        readable, writable = self._paths
+        original = str(self._original.resolve()) if self._original is not None else None
+        if original and any(original == p or original.startswith(p.rstrip("/") + "/") for p in readable):
+            readable = landlock.allowed_roots(readable, [original])
+        return readable, writable
 
     def start_worker(self, module: str | None, substitute: list[str], import_all: bool = False) -> Worker:
         assert self.submission is not None
         scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=self.workdir))
+        readable, writable = self.worker_paths()
         present = self.submission.present if self.submission.kind == "package" else set(self.course.modules)
         stand_ins = {
             m: self.course.functions_of(m) for m in self.course.modules if m not in present or m in self.broken
@@ -410,8 +424,8 @@ class Grader:
             functions={m: self.course.functions_of(m) for m in self.course.modules},
             substitute=substitute,
             notebook_cells=self.submission.cells,
-            deny_paths=self.deny_paths(),
-            readable_paths=self._readable,
+            readable_paths=readable,
+            writable_paths=writable,
             memory_bytes=self.limits.memory_bytes,
             # Alive at once on the device: per grading process, the worker of every module
             # and the one that imported them all.
@@ -531,6 +545,7 @@ class Grader:
         started = time.perf_counter()
         for stale in ("submission", "extracted"):
             shutil.rmtree(self.workdir / stale, ignore_errors=True)
+        self._original = Path(path)
         self.submission = load_submission(Path(path), self.course.modules, self.workdir)
         self.broken = {}
         self.output = []
@@ -705,7 +720,8 @@ class Grader:
                 results.append(result)
                 if trial is not None and result.passed and not notes:
                     notes.append(_passes_only_apart(own, tried))
-            results.append(self._inputs_unchanged(exercise, session, trial))
+            earned = any(result.passed and result.max_score > 0 for result in results)
+            results.append(self._inputs_unchanged(exercise, earned, session, trial))
         finally:
             session.close()
             if trial is not None:
@@ -855,10 +871,12 @@ class Grader:
             except Exception:  # noqa: BLE001 - any failure is hypothesis's to shrink
                 if self.handout or quick:
                     raise  # no search here: the recorded failing input is the report
-        hypothesis_test(check, max_examples or check.examples, body)()
+        self.examples.test(exercise, check, max_examples or check.examples, body)()
 
-    def _inputs_unchanged(self, exercise: Exercise, *sessions: _Session | None) -> CheckResult:
-        """Judged on every call the exercise's checks made, whichever prerequisites they used."""
+    def _inputs_unchanged(self, exercise: Exercise, earned: bool, *sessions: _Session | None) -> CheckResult:
+        """Judged on every call the exercise's checks made, whichever prerequisites they used;
+        earned only beside another check (``earned``): a function that never returns a right
+        answer has nothing to keep unchanged (``return x`` must not score)."""
         name, points = INPUTS_UNCHANGED, exercise.inputs_unchanged_points
         mutations = [m for session in sessions if session is not None for m in session.mutations]
         if mutations:
@@ -872,6 +890,11 @@ class Grader:
             return CheckResult(
                 name, points, 0.0, False,
                 "not verified: every call raised an error (fix the errors reported above first)",
+            )
+        if not earned:
+            return CheckResult(
+                name, points, 0.0, False,
+                "not verified: no other check passed yet (these points come with a working function)",
             )
         return CheckResult(name, points, points, True)
 

@@ -185,13 +185,14 @@ class EdgeVerdict:
     reached: int
     examples: int
     error: str = ""
+    draw: str = ""  # "" for the official draw, "hand-out" for the public one
 
     @property
     def ok(self) -> bool:
         return self.reached > 0 and not self.error
 
     def __str__(self) -> str:
-        where = f"{self.exercise} / {self.check}: {self.edge}"
+        where = f"{self.exercise} / {self.check}: {self.edge}" + (f" [{self.draw}]" if self.draw else "")
         if self.error:
             return f"{where}: {self.error}"
         if self.reached:
@@ -199,11 +200,11 @@ class EdgeVerdict:
         return f"{where}: never reached in {self.examples} examples"
 
 
-def check_edges(exercises: Iterable[Exercise], book: ExampleBook | None = None) -> list[EdgeVerdict]:
+def check_edges(exercises: Iterable[Exercise], book: ExampleBook | None = None, draw: str = "") -> list[EdgeVerdict]:
     """Every declared edge of every check of ``exercises``, against the examples the engine runs.
 
     The examples are those hypothesis draws for the check (``book.record``): the very
-    inputs every submission is graded on.
+    inputs every submission is graded on (``draw`` names the draw in the verdicts).
     """
     book = book if book is not None else ExampleBook()
     verdicts = []
@@ -220,7 +221,7 @@ def check_edges(exercises: Iterable[Exercise], book: ExampleBook | None = None) 
                     except Exception as failure:  # noqa: BLE001 - a broken predicate is the course's bug
                         error = f"the predicate raised {_error_text(failure)} on example {index + 1}"
                         break
-                verdicts.append(EdgeVerdict(exercise.name, check.name, description, reached, len(examples), error))
+                verdicts.append(EdgeVerdict(exercise.name, check.name, description, reached, len(examples), error, draw))
     return verdicts
 
 
@@ -392,9 +393,10 @@ def run_selftest(
 
     # 4. the edges -------------------------------------------------------------------
     echo("")
-    echo("4. The drawn inputs reach every declared edge case")
+    echo("4. The drawn inputs reach every declared edge case (official draw and the hand-out's)")
     try:
-        result.edges = check_edges(chosen, getattr(grader, "examples", None))
+        official = getattr(grader, "examples", None)
+        result.edges = check_edges(chosen, official) + check_edges(chosen, ExampleBook(), draw="hand-out")
     except Exception as error:  # noqa: BLE001 - a strategy that cannot draw
         result.catalogue.append(f"the examples could not be drawn: {_error_text(error)}")
         echo(f"   {bad} {result.catalogue[-1]}")

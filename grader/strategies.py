@@ -8,7 +8,9 @@ hypothesis still shrinks the shapes to the smallest failing case.
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+import hashlib
+from typing import Iterator, Sequence
 
 import torch
 from hypothesis import strategies as st
@@ -36,7 +38,30 @@ def float_dtypes() -> st.SearchStrategy[torch.dtype]:
 
 
 def seeds() -> st.SearchStrategy[int]:
-    return st.integers(0, 2**16)
+    """A seed to build tensors from, mixed with the secret of the draw in progress (see
+    :func:`salted`): where hypothesis makes the same choices in the public and the official
+    draw (its very first example, say), the tensors still differ."""
+    return st.integers(0, 2**16).map(_salted)
+
+
+_SALT: list[bytes | None] = []
+
+
+@contextlib.contextmanager
+def salted(secret: bytes | None) -> Iterator[None]:
+    """Seeds drawn meanwhile are mixed with ``secret`` (None: left as drawn, the public draw)."""
+    _SALT.append(secret)
+    try:
+        yield
+    finally:
+        _SALT.pop()
+
+
+def _salted(seed: int) -> int:
+    secret = _SALT[-1] if _SALT else None
+    if secret is None:
+        return seed
+    return int.from_bytes(hashlib.sha256(secret + seed.to_bytes(8, "big")).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def random_tensor(shape: Sequence[int], seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
@@ -63,6 +88,10 @@ def tensors(
     chosen_shape = draw(shape) if isinstance(shape, st.SearchStrategy) else tuple(shape)
     chosen_dtype = draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype
     return random_tensor(chosen_shape, draw(seeds()), chosen_dtype, scale)
+
+
+def random_permutation(n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
 def bool_masks(shape: Sequence[int], seed: int, p_true: float = 0.6) -> torch.Tensor:

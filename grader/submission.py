@@ -8,8 +8,9 @@ write outside its folder.
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +76,15 @@ def load_submission(path: Path, modules: list[str], workdir: Path) -> Submission
 
 
 def _module_folder(folder: Path, modules: list[str]) -> Path:
-    """The folder itself, or the one folder below it, that holds the course's modules."""
-    if any((folder / f"{m}.py").is_file() for m in modules):
+    """The folder itself, or the one folder below it, that holds the course's modules
+    (a folder reached through a symbolic link is never one: links are not followed)."""
+    if any(_is_module_file(folder / f"{m}.py") for m in modules):
         return folder
     candidates = [
         child
         for child in sorted(folder.iterdir())
-        if child.is_dir() and not child.name.startswith((".", "__"))
-        and any((child / f"{m}.py").is_file() for m in modules)
+        if child.is_dir() and not child.is_symlink() and not child.name.startswith((".", "__"))
+        and any(_is_module_file(child / f"{m}.py") for m in modules)
     ]
     if len(candidates) == 1:
         return candidates[0]
@@ -93,18 +95,31 @@ def _module_folder(folder: Path, modules: list[str]) -> Path:
     return folder
 
 
+def _is_module_file(path: Path) -> bool:
+    """A regular file or a symbolic link (which is then refused with a note, never followed)."""
+    return path.is_symlink() or path.is_file()
+
+
 def _copy_modules(source: Path, target: Path, modules: list[str], name: str) -> Submission:
+    """Copy the folder's ``.py`` files; a symbolic link is refused with a note, never followed
+    (it could point at the reference, a classmate's work or the grader's files)."""
     total = 0
     present = set()
+    notes = []
     for file in sorted(source.glob("*.py")):
-        size = file.stat().st_size
-        total += size
-        if size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
-            raise SubmissionError(f"{file}: too large for a submission ({size} bytes)")
-        shutil.copyfile(file, target / file.name)
+        if file.is_symlink():
+            notes.append(_link_note(file.name, _link_target(file)))
+            continue
+        data = _read_no_follow(file)
+        if data is None:
+            continue
+        total += len(data)
+        if len(data) > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+            raise SubmissionError(f"{file}: too large for a submission ({len(data)} bytes)")
+        (target / file.name).write_bytes(data)
         if file.stem in modules:
             present.add(file.stem)
-    submission = Submission(name=name, kind="package", directory=target, present=present)
+    submission = Submission(name=name, kind="package", directory=target, present=present, notes=notes)
     if not present:
         submission.notes.append(
             f"no exercise module ({', '.join(m + '.py' for m in modules)}) was found in {source}"
@@ -112,9 +127,39 @@ def _copy_modules(source: Path, target: Path, modules: list[str], name: str) -> 
     return submission
 
 
+def _read_no_follow(file: Path) -> bytes | None:
+    """A regular file's bytes, opened without following a link (None if it is not one)."""
+    try:
+        descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None  # a link (ELOOP), or gone
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read(MAX_TOTAL_BYTES + 1)
+
+
+def _link_target(file: Path) -> str:
+    try:
+        return os.readlink(file)
+    except OSError:
+        return "?"
+
+
+def _link_note(name: str, target: str) -> str:
+    return (f"{name} is a symbolic link (to {target[:120]}); links are not followed, so it was left out: "
+            "submit the file itself")
+
+
+def _is_link_entry(entry: zipfile.ZipInfo) -> bool:
+    """A zip entry that unpacks to a symbolic link (Unix mode in its external attributes)."""
+    return entry.create_system == 3 and stat.S_ISLNK(entry.external_attr >> 16)
+
+
 def _load_zip(path: Path, target: Path, modules: list[str], name: str, workdir: Path) -> Submission:
     extracted = workdir / "extracted"
     extracted.mkdir(exist_ok=True)
+    links: list[str] = []
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
@@ -127,6 +172,9 @@ def _load_zip(path: Path, target: Path, modules: list[str], name: str, workdir: 
                 if entry.is_dir() or kind not in (".py", ".ipynb") or "__MACOSX" in parts:
                     continue
                 if entry.filename.startswith("/") or ".." in parts or len(parts) > 3 or ".ipynb_checkpoints" in parts:
+                    continue
+                if _is_link_entry(entry):
+                    links.append(_link_note(Path(entry.filename).name, archive.read(entry)[:200].decode("utf-8", "replace")))
                     continue
                 limit = MAX_FILE_BYTES if kind == ".py" else MAX_NOTEBOOK_BYTES
                 total += entry.file_size
@@ -143,12 +191,14 @@ def _load_zip(path: Path, target: Path, modules: list[str], name: str, workdir: 
         notebooks = sorted(p for p in extracted.rglob("*") if p.suffix.lower() == ".ipynb")
         if len(notebooks) == 1:
             submission = _load_notebook(notebooks[0], target, name, modules)
-            submission.notes.insert(0, f"graded the notebook {notebooks[0].relative_to(extracted)} found in the zip")
+            submission.notes[:0] = [f"graded the notebook {notebooks[0].relative_to(extracted)} found in the zip", *links]
             return submission
         if len(notebooks) > 1:
             found = ", ".join(str(p.relative_to(extracted)) for p in notebooks[:5])
             raise SubmissionError(f"{path}: the zip holds several notebooks ({found}) and no exercise module; submit one")
-    return _copy_modules(folder, target, modules, name)
+    submission = _copy_modules(folder, target, modules, name)
+    submission.notes[:0] = links
+    return submission
 
 
 def _load_notebook(path: Path, target: Path, name: str, modules: Iterable[str] = ()) -> Submission:

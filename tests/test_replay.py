@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader.course import course_secret
 from grader.examples import ExampleBook, fresh_copy
 from grader.runner import Grader
 from tests.buggy import all_mutants
@@ -43,7 +44,8 @@ def _summary(report) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def graders(course):
-    with Grader(course, replay=False) as drawing, Grader(course, replay=True, examples=ExampleBook()) as replaying:
+    official = ExampleBook(course_secret)  # the draw the drawing grader's hypothesis runs make
+    with Grader(course, replay=False) as drawing, Grader(course, replay=True, examples=official) as replaying:
         yield drawing, replaying
 
 
@@ -59,15 +61,34 @@ def test_replaying_gives_the_same_report_as_hypothesis(mutant, graders, course, 
     assert any(not c.passed for e in replayed.exercises for c in e.checks)
 
 
-def test_recorded_examples_are_what_hypothesis_draws(course):
+@pytest.mark.parametrize("secret", [None, course_secret], ids=["public", "official"])
+def test_recorded_examples_are_what_hypothesis_draws(course, secret):
     """The recording of a check is exactly the sequence of inputs the check sees."""
-    book = ExampleBook()
+    book = ExampleBook(secret)
     exercise = course["attention.softmax"]
     check = exercise.checks[0]
     recorded = book.record(exercise, check)
     assert len(recorded) == check.examples
-    again = ExampleBook().record(exercise, check)
+    again = ExampleBook(secret).record(exercise, check)
     assert [repr(v) for v in again] == [repr(v) for v in recorded]
+    seen: list[dict] = []
+    book.test(exercise, check, check.examples, seen.append)()
+    assert [repr(v) for v in seen] == [repr(v) for v in recorded]
+
+
+def test_the_official_draw_shares_no_input_with_the_handouts(course):
+    """What a hand-out records (the public draw) tells nothing of the official inputs: not
+    even hypothesis's first, simplest example, whose tensors come from a salted seed."""
+    public, official = ExampleBook(), ExampleBook(course_secret)
+    shared = total = 0
+    for exercise in course.exercises:
+        for check in exercise.checks:
+            if check.strategies and any(name in ("case", "seed") for name in check.strategies):
+                mine = {repr(v) for v in public.record(exercise, check)}
+                theirs = [repr(v) for v in official.record(exercise, check)]
+                total += len(theirs)
+                shared += sum(v in mine for v in theirs)
+    assert total > 300 and shared <= total // 50, (shared, total)
 
 
 def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(course, tmp_path, monkeypatch):
@@ -148,11 +169,13 @@ def test_examples_do_not_depend_on_which_modules_are_loaded():
         "    import grader.cli, grader.batch, grader.reports.html, grader.release, grader.selftest  # noqa\n"
         "from grader.course import load_course\n"
         "from grader.examples import ExampleBook\n"
-        "course, book, digest = load_course(), ExampleBook(), hashlib.sha256()\n"
-        "for exercise in course.exercises:\n"
-        "    for check in exercise.checks:\n"
-        "        if check.strategies:\n"
-        "            digest.update(repr(book.record(exercise, check)).encode())\n"
+        "from grader.course import course_secret\n"
+        "course, digest = load_course(), hashlib.sha256()\n"
+        "for book in (ExampleBook(), ExampleBook(course_secret)):\n"
+        "    for exercise in course.exercises:\n"
+        "        for check in exercise.checks:\n"
+        "            if check.strategies:\n"
+        "                digest.update(repr(book.record(exercise, check)).encode())\n"
         "print(digest.hexdigest())\n"
     )
     digests = {

@@ -147,10 +147,12 @@ def test_selftest_reports_a_mistake_that_is_not_a_bug_and_an_unreached_edge(grad
     assert caught.ok and caught.caught_by and not caught.collateral
     assert not not_a_bug.caught and not not_a_bug.collateral and not_a_bug.score == not_a_bug.max_score
     assert "masks.causal_mask: not a bug: NOT caught (masks.causal_mask kept 4 / 4)" in output
-    (unreached,) = [e for e in result.edges if not e.ok]
-    assert unreached.edge == "q_len above 100"
+    official, handout = [e for e in result.edges if not e.ok]  # in both draws
+    assert official.edge == handout.edge == "q_len above 100"
+    assert (official.draw, handout.draw) == ("", "hand-out")
     assert f"{check.name}: q_len above 100: never reached in" in output
-    assert len(result.problems) == 2 and "Self-test FAILED: 2 problems" in output
+    assert f"{check.name}: q_len above 100 [hand-out]: never reached in" in output
+    assert len(result.problems) == 3 and "Self-test FAILED: 3 problems" in output
     assert "no known mistake for masks.padding_mask" in output
 
 

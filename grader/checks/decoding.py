@@ -392,15 +392,15 @@ def greedy_argmax(student, case: GreedyCase):
 
 @greedy_decode.check(
     "edge cases: eos_id first, max_new_tokens=1, eos_id never likely",
-    points=1, examples=1,
+    points=1, examples=1, seed=gs.seeds(),
     hint="with eos_id most likely at once the answer is [bos_id, eos_id]; with max_new_tokens=1 exactly one "
     "token is added; without eos_id the loop runs exactly max_new_tokens times",
 )
-def greedy_edges(student):
+def greedy_edges(student, seed):
     scenarios = [
-        ("eos_id is the most likely first token", ToyLM(5, 3, 1, 7, 4, eos_bias=20.0), 4),
-        ("max_new_tokens=1", ToyLM(4, 0, 2, 11, 1, eos_bias=NO_EOS), 1),
-        ("eos_id is never likely", ToyLM(4, 2, 0, 5, 4, eos_bias=NO_EOS), 4),
+        ("eos_id is the most likely first token", ToyLM(5, 3, 1, seed, 4, eos_bias=20.0), 4),
+        ("max_new_tokens=1", ToyLM(4, 0, 2, seed + 1, 1, eos_bias=NO_EOS), 1),
+        ("eos_id is never likely", ToyLM(4, 2, 0, seed + 2, 4, eos_bias=NO_EOS), 4),
     ]
     for label, lm, max_new_tokens in scenarios:
         got = read_greedy(student(lm, lm.bos_id, lm.eos_id, max_new_tokens), lm)

@@ -166,11 +166,12 @@ def one_hot_edge_inputs(student):
                  hint="F.one_hot only accepts int64: convert with indices.long(), or compare with arange")
 
 
-@one_hot.check("returns its result on the device of `indices`", points=0.5, examples=1)
-def one_hot_device(student):
+@one_hot.check("returns its result on the device of `indices`", points=0.5, examples=1, seed=gs.seeds())
+def one_hot_device(student, seed):
     # The sandbox places `indices` on the run device; the engine fails any result elsewhere.
-    got = student(torch.tensor([[1, 0], [2, 2]]), 3)
-    expect_equal(got, ref.one_hot(torch.tensor([[1, 0], [2, 2]]), 3), what="the one-hot tensor",
+    indices = gs.random_ints((2, 2), seed, 0, 3)
+    got = student(indices, 3)
+    expect_equal(got, ref.one_hot(indices, 3), what="the one-hot tensor",
                  hint=f"create torch.arange / torch.zeros with device=indices.device (grading runs on {run_device()})")
 
 

@@ -78,17 +78,20 @@ def padding_values(student, batch, max_len, seed):
                  hint="compare arange(max_len) with lengths[:, None]; True marks real tokens")
 
 
-@padding_mask.check("accepts lengths 0 and max_len: an all-False and an all-True row", points=0.5, examples=1)
-def padding_edges(student):
-    got = student(torch.tensor([0, 5, 2]), 5)
-    expect_equal(got, ref.padding_mask(torch.tensor([0, 5, 2]), 5), what="the mask",
+@padding_mask.check("accepts lengths 0 and max_len: an all-False and an all-True row", points=0.5, examples=1,
+                    seed=gs.seeds())
+def padding_edges(student, seed):
+    lengths = torch.cat([torch.tensor([0, 5]), gs.random_ints((2,), seed, 1, 5)])[gs.random_permutation(4, seed)]
+    got = student(lengths, 5)
+    expect_equal(got, ref.padding_mask(lengths, 5), what="the mask",
                  hint="0 and max_len are valid lengths; only < 0 and > max_len are errors")
 
 
-@padding_mask.check("accepts int32 lengths", points=0.5, examples=1)
-def padding_int32(student):
-    lengths = torch.tensor([3, 1], dtype=torch.int32)
-    expect_equal(student(lengths, 4), ref.padding_mask(lengths, 4), what="the mask")
+@padding_mask.check("accepts int32 lengths", points=0.5, examples=1, seed=gs.seeds())
+def padding_int32(student, seed):
+    lengths = gs.random_ints((3,), seed, 0, 5).to(torch.int32)
+    expect_equal(student(lengths, 4 + int(lengths.max() == 4)), ref.padding_mask(lengths, 4 + int(lengths.max() == 4)),
+                 what="the mask")
 
 
 @padding_mask.check("raises ValueError for a negative length or one above max_len", points=1, examples=1)

@@ -159,8 +159,8 @@ class WorkerConfig:
     functions: dict[str, list[str]] = field(default_factory=dict)
     substitute: list[str] = field(default_factory=list)
     notebook_cells: list[dict] | None = None
-    deny_paths: list[str] = field(default_factory=list)
-    readable_paths: list[str] | None = None
+    readable_paths: list[str] = field(default_factory=list)  # beyond its own submission and /proc entry
+    writable_paths: list[str] = field(default_factory=list)  # beyond its scratch folder
     memory_bytes: int | None = None
     device_sharers: int = 1  # workers that may hold device memory at once (each gets a share)
     load_seconds: float = 20.0  # the hard limit on loading; notebook cells get a share of it
@@ -177,8 +177,8 @@ class WorkerConfig:
             "functions": self.functions,
             "substitute": self.substitute,
             "notebook_cells": self.notebook_cells,
-            "deny_paths": self.deny_paths,
             "readable_paths": self.readable_paths,
+            "writable_paths": self.writable_paths,
             "memory_bytes": self.memory_bytes,
             "device_sharers": self.device_sharers,
             # Notebook cells stop on their own well before the hard limit, so that a slow

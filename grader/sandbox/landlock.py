@@ -1,9 +1,12 @@
 """Confine the current process with Linux Landlock (no privileges needed, kernel >= 5.13).
 
-After :func:`confine`, the process (and anything it forks) can read everything but
-the denied paths, write only below the writable paths and ``/dev``, open no TCP
-connection (ABI >= 4) and send no signal outside its own sandbox (ABI >= 6).
-Imported by the worker script as a top-level module; standard library only.
+After :func:`confine`, the process (and anything it forks) can read only below the
+readable paths, write only below the writable paths, open no TCP connection (ABI >= 4)
+and send no signal outside its own sandbox (ABI >= 6). :func:`worker_paths` says what a
+worker may read and write: the system's libraries, Python's, its own submission and
+scratch folder, its own ``/proc`` entry; never the grader, the reference, other
+submissions, the batch's folders or other processes' ``/proc``. Imported by the worker
+script as a top-level module; standard library only.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import site
+import sys
+import sysconfig
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
 RULE_PATH_BENEATH = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
@@ -45,11 +52,52 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def confine(deny: list[str], writable: list[str], readable: list[str] | None = None) -> str:
-    """Apply the sandbox; returns a short description, raises OSError where unsupported.
+# What every worker may read: the system's programs, libraries and configuration.
+SYSTEM_ROOTS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc"]
+# System-wide facts that libraries read (CPU count and features, memory); nothing of a process.
+SYSTEM_FACTS = ["/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/version", "/proc/sys/vm/overcommit_memory",
+                "/sys/devices/system/cpu", "/sys/devices/system/node"]
+DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+# Relaxed for CUDA, whose driver opens its device files and reads its own /proc and /sys entries.
+CUDA_READABLE = ["/dev", "/sys", "/proc/driver", "/proc/devices"]
 
-    ``readable`` may give :func:`readable_roots` of ``deny``, computed once beforehand.
-    """
+
+def python_roots() -> list[str]:
+    """Where this Python's standard library and installed packages live (what a worker imports)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(sysconfig.get_paths().get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib"))
+    try:
+        paths.update(site.getsitepackages())
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    return sorted(p for p in paths if p and os.path.exists(p))
+
+
+def worker_paths(deny: list[str], cuda: bool = False) -> tuple[list[str], list[str]]:
+    """``(readable, writable)`` for a worker, before its own submission, scratch folder and
+    ``/proc`` entry (which only the worker knows): an allow-list, minus ``deny`` wherever a
+    denied path lies inside an allowed one (a package installed into site-packages)."""
+    readable = [*SYSTEM_ROOTS, *python_roots(), *SYSTEM_FACTS, *DEVICES, *(CUDA_READABLE if cuda else [])]
+    writable = ["/dev"] if cuda else ["/dev/null"]
+    return allowed_roots([p for p in readable if os.path.exists(p)], deny), writable
+
+
+def allowed_roots(roots: list[str], deny: list[str]) -> list[str]:
+    """The parts of ``roots`` outside every ``deny`` path: a root that holds none whole, else
+    its largest subtrees that hold none; a root inside a denied path is dropped."""
+    denied = [os.path.realpath(p) for p in deny]
+    allowed: list[str] = []
+    for root in dict.fromkeys(roots):
+        real = os.path.realpath(root)
+        if _is_denied(real, denied):
+            continue
+        allowed.extend(_readable_roots(real, denied))
+    return list(dict.fromkeys(allowed))
+
+
+def confine(readable: list[str], writable: list[str]) -> str:
+    """Apply the sandbox: read only below ``readable``, write only below ``writable`` (see
+    :func:`worker_paths`). Returns a short description; raises OSError where unsupported."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
         raise OSError("Landlock needs Linux on x86-64 or arm64")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -65,12 +113,10 @@ def confine(deny: list[str], writable: list[str], readable: list[str] | None = N
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        denied = [os.path.realpath(p) for p in deny]
-        for path in readable if readable is not None else readable_roots(deny):
+        for path in readable:
             _allow(libc, ruleset, path, READ_RIGHTS)
-        for path in [*writable, "/dev"]:
-            if os.path.exists(path) and not _is_denied(os.path.realpath(path), denied):
-                _allow(libc, ruleset, path, handled)
+        for path in writable:
+            _allow(libc, ruleset, path, handled)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(NO_NEW_PRIVS) failed")
         if libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) != 0:
@@ -80,18 +126,23 @@ def confine(deny: list[str], writable: list[str], readable: list[str] | None = N
     return f"abi {abi}"
 
 
+def not_dumpable() -> None:
+    """Keep other processes of this user (a sandboxed worker among them) from attaching to
+    this one with ptrace or reading its memory and private ``/proc`` entries: only a process
+    with CAP_SYS_PTRACE in our user namespace could, and a worker has none there. Best effort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _is_denied(path: str, denied: list[str]) -> bool:
     return any(path == d or path.startswith(d + os.sep) for d in denied)
 
 
-def readable_roots(deny: list[str]) -> list[str]:
-    """The largest subtrees of ``/`` that contain none of the ``deny`` paths."""
-    return _readable_roots("/", [os.path.realpath(p) for p in deny])
-
-
 def _readable_roots(directory: str, denied: list[str]) -> list[str]:
     """The largest subtrees of ``directory`` that contain no denied path."""
-    if not any(d.startswith(directory.rstrip(os.sep) + os.sep) for d in denied):
+    if not any(d.startswith(directory.rstrip(os.sep) + os.sep) for d in denied) or not os.path.isdir(directory):
         return [directory]
     roots = []
     try:

@@ -59,6 +59,7 @@ def zygote_main(control_fds: list[int]) -> None:
     """
     controls = [socket.socket(fileno=fd) for fd in control_fds]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    landlock.not_dumpable()
     torch.set_num_threads(1)
     _become_subreaper()
     _GRADER_MODULES.extend(name for name in sys.modules if name.split(".")[0] in BLOCKED_PACKAGES)
@@ -619,7 +620,7 @@ _SANDBOX_FACTS: dict = {}
 def _confine(config: dict) -> None:
     """Limit what the student's code can reach. Each layer is best effort and reported."""
     sys.dont_write_bytecode = True
-    os.environ["TMPDIR"] = config["scratch_dir"]
+    os.environ["TMPDIR"] = os.environ["HOME"] = config["scratch_dir"]
     os.chdir(config["scratch_dir"])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     file_limit = config.get("file_bytes", 64 * 1024 * 1024)
@@ -635,14 +636,16 @@ def _confine(config: dict) -> None:
     elif not on_cpu:  # relaxed for CUDA, and said so
         _SANDBOX_FACTS["memory_limit"] = "no address-space limit on CUDA (the driver maps huge ranges)"
     _SANDBOX_FACTS["network"] = _unshare_network() if on_cpu else "kept (the CUDA driver may need it)"
+    own = [f"/proc/{os.getpid()}", config["submission_dir"]]  # what only this worker knows
     try:
         _SANDBOX_FACTS["landlock"] = landlock.confine(
-            deny=config.get("deny_paths", []),
-            writable=[config["scratch_dir"]],
-            readable=config.get("readable_paths"),
+            readable=[*config.get("readable_paths", []), *own],
+            writable=[*config.get("writable_paths", []), config["scratch_dir"]],
         )
+        if not on_cpu:
+            _SANDBOX_FACTS["landlock"] += "; relaxed for CUDA: " + ", ".join(landlock.CUDA_READABLE) + " readable, /dev writable"
     except Exception as error:  # noqa: BLE001 - an older kernel: fall back to the import blocker
-        _SANDBOX_FACTS["landlock"] = f"unavailable ({error})"
+        _SANDBOX_FACTS["landlock"] = f"unavailable ({error}): the worker can read what this user can"
     for name in _GRADER_MODULES:
         sys.modules.pop(name, None)
     sys.meta_path.insert(0, _Blocker())

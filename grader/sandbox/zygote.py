@@ -18,6 +18,13 @@ from pathlib import Path
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 
 
+# What the zygote (and so every worker) inherits of the environment: what Python, torch and
+# the CUDA driver need, never the rest (an instructor's tokens would reach the student's
+# printed output).
+WORKER_ENVIRONMENT = {"PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "GRADER_HUGE_PAGES"}
+WORKER_ENVIRONMENT_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "PYTORCH_", "TORCH")
+
+
 class InfrastructureError(BaseException):
     """The grader itself failed: its sandbox, a worker's start-up, the device.
 
@@ -39,7 +46,7 @@ class Zygote:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(channels)]
         child_fds = [child.fileno() for _, child in pairs]
         self.log = workdir / "zygote.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COV_"))}
+        env = {k: v for k, v in os.environ.items() if k in WORKER_ENVIRONMENT or k.startswith(WORKER_ENVIRONMENT_PREFIXES)}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
