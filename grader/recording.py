@@ -45,6 +45,8 @@ def _feed(hasher: "hashlib._Hash", value: Any, exact: bool) -> None:
         hasher.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
         if exact or not (tensor.is_floating_point() or tensor.is_complex()):
             hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, torch.Generator):
+        hasher.update(f"G{value.initial_seed()};".encode())
     elif isinstance(value, bool) or value is None or isinstance(value, (int, str, torch.dtype, torch.device)):
         hasher.update(f"{type(value).__name__}:{value!s};".encode())
     elif isinstance(value, float):

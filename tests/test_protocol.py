@@ -42,6 +42,19 @@ def test_meta_tensors_travel_as_shape_and_dtype_only():
         protocol.Decoder([b"\x00" * 15]).decode(node)
 
 
+def test_a_generator_travels_as_its_seed_and_is_rebuilt_on_the_receivers_device():
+    node, blobs = protocol.encode_value((torch.Generator().manual_seed(1234), 5))
+    back, five = protocol.Decoder(blobs).decode(node)
+    assert isinstance(back, torch.Generator) and back.initial_seed() == 1234 and five == 5
+    assert torch.equal(torch.rand(4, generator=back), torch.rand(4, generator=torch.Generator().manual_seed(1234)))
+    used = torch.Generator().manual_seed(7)
+    torch.rand(1, generator=used)
+    with pytest.raises(ValueError, match="freshly seeded"):  # its state would not travel
+        protocol.encode_value(used)
+    with pytest.raises(protocol.ProtocolError):
+        protocol.Decoder([]).decode({"$generator": "seven"})
+
+
 def test_unsupported_values_are_named_not_pickled():
     import numpy as np
 

@@ -131,6 +131,8 @@ class Encoder:
             return {"$dtype": DTYPE_NAMES.get(value, str(value))}
         if isinstance(value, torch.device):
             return {"$device": str(value)}
+        if isinstance(value, torch.Generator):
+            return {"$generator": fresh_seed(value)}
         if isinstance(value, tuple):
             return {"$tuple": [self.encode(v, depth + 1) for v in value]}
         if isinstance(value, list):
@@ -168,6 +170,17 @@ class Encoder:
             "requires_grad": bool(tensor.requires_grad),
             "grad_fn": tensor.grad_fn is not None,
         }
+
+
+def fresh_seed(generator: torch.Generator) -> int:
+    """The seed of a generator that has not drawn yet: what travels, so that the receiver
+    seeds one of its own on its device (a generator's state cannot cross devices)."""
+    seed = generator.initial_seed()
+    if generator.device.type == "cpu" and not torch.equal(
+        generator.get_state(), torch.Generator().manual_seed(seed).get_state()
+    ):
+        raise ValueError("only a freshly seeded torch.Generator can be passed to a student's function")
+    return seed
 
 
 def tensor_bytes(tensor: torch.Tensor) -> bytes:
@@ -267,6 +280,11 @@ class Decoder:
             return DTYPES[name]
         if "$device" in node:
             return torch.device(_checked_device(node["$device"]))
+        if "$generator" in node:
+            seed = node["$generator"]
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+                raise ProtocolError("malformed generator")
+            return torch.Generator(device=self.device or "cpu").manual_seed(seed)
         if "$callable" in node:
             if self.on_callable is None:
                 return Unsupported("callable")
