@@ -27,6 +27,13 @@ def test_every_contract_function_is_an_exercise(course):
         "positional.sinusoidal_positional_encoding",
         "decoding.greedy_decode", "decoding.beam_search",
         "patches.patchify", "patches.patch_embedding",
+        "positional.rotary_embedding",
+        "normalization.layer_norm", "normalization.rms_norm",
+        "feedforward.gelu", "feedforward.feed_forward",
+        "blocks.encoder_block", "blocks.decoder_block",
+        "kv_cache.cached_attention",
+        "lora.lora_linear", "lora.merge_lora",
+        "vit.vit_embed", "vit.vit_classify",
     }
     assert names == expected
     assert all(len(e.checks) >= 3 for e in course.exercises)
