@@ -1,7 +1,7 @@
 """The author API: everything a concept's checks and its catalogue of mistakes may import.
 
-A concept (``grader/checks/<concept>.py`` and its mistakes) imports only this module,
-``solutions``, torch and hypothesis::
+A concept (``grader/concepts/<concept>/``: its checks, known mistakes and helpers) imports
+only this module, ``solutions``, torch and hypothesis::
 
     from grader.author import exercise, expect_close, in_float64, strategies as gs
 
@@ -11,8 +11,8 @@ long as these names keep their meaning.
 
 from __future__ import annotations
 
-from . import strategies
-from .compare import (
+from grader.engine import strategies
+from grader.engine.compare import (
     CheckFailed,
     expect_close,
     expect_diagnosed,
@@ -27,10 +27,10 @@ from .compare import (
     in_float64,
     tolerance,
 )
-from .course import call_on_requested_device, exercise, requested_device, run_device
-from .mistakes import Mutant
-from .sandbox.client import StudentRaised
-from .sandbox.protocol import Portable, Unsupported
+from grader.engine.course import call_on_requested_device, exercise, requested_device, run_device
+from grader.engine.mistakes import Mutant
+from grader.sandbox.client import StudentRaised
+from grader.sandbox.protocol import Portable, Unsupported
 
 __all__ = [
     "CheckFailed",

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from . import __version__
-from .sandbox.zygote import InfrastructureError
+from grader import __version__
+from grader.sandbox.zygote import InfrastructureError
 
 DEVICE = click.option(
     "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
@@ -46,7 +46,7 @@ def _require_device(device: str) -> None:
 def _zygote_first(channels: int = 1) -> Iterator[tuple[Any, Path]]:
     """``(zygote, workdir)``, started before this process imports torch (the zygote imports
     it meanwhile); stopped and removed on the way out."""
-    from .sandbox.zygote import Zygote, make_workdir
+    from grader.sandbox.zygote import Zygote, make_workdir
 
     workdir = make_workdir()
     zygote = Zygote(workdir, channels=channels)
@@ -63,9 +63,9 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
     """``(course, chosen exercises or None, grader)``: the sandbox starts first (it imports
     torch meanwhile), then the course loads. In a student hand-out, its recordings load too."""
     with _zygote_first() as (zygote, workdir):
-        from .course import load_course
-        from .release import installed_handout
-        from .runner import Grader
+        from grader.engine.course import load_course
+        from grader.commands.release import installed_handout
+        from grader.engine.runner import Grader
 
         course = load_course()
         try:
@@ -81,8 +81,8 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
 
 def _examples_kept(official: bool):
     """The official grader reads the examples this machine has drawn before, and keeps new ones."""
-    from .course import course_fingerprint
-    from .examples import BOOK, examples_file
+    from grader.engine.course import course_fingerprint
+    from grader.engine.examples import BOOK, examples_file
 
     return BOOK.kept_in(examples_file(course_fingerprint()) if official else None)
 
@@ -90,7 +90,7 @@ def _examples_kept(official: bool):
 def _grade(path: Path, device: str, exercises: tuple[str, ...]):
     """Grade one submission (as a hand-out does, when this is one). A fault of the grader's
     own ends the command with one line and no report."""
-    from .submission import SubmissionError
+    from grader.engine.submission import SubmissionError
 
     try:
         with _grading(exercises, device, handout=True) as (_, chosen, grader):
@@ -115,9 +115,9 @@ def cli() -> None:
 @cli.command("list")
 def list_exercises() -> None:
     """The exercises, their functions, checks and points."""
-    from .course import load_course
+    from grader.engine.course import load_course
 
-    from .release import hidden_checks
+    from grader.commands.release import hidden_checks
 
     course = load_course()
     hidden = hidden_checks() or {}
@@ -141,7 +141,7 @@ def list_exercises() -> None:
 @DEVICE
 def check(path: Path, exercises: tuple[str, ...], device: str) -> None:
     """Check your work (default: ./exercises) and explain what to fix."""
-    from .reports import render
+    from grader.reports import render
 
     if not path.exists():
         raise GraderError(f"{path}: no such file or folder (run this where your exercises/ folder is, or give its path)")
@@ -159,7 +159,7 @@ def check(path: Path, exercises: tuple[str, ...], device: str) -> None:
 @DEVICE
 def grade(submission: Path, fmt: str, output: Path | None, exercises: tuple[str, ...], device: str) -> None:
     """Grade one submission (folder, .zip or .ipynb) and write a report."""
-    from .reports import render
+    from grader.reports import render
 
     if not submission.exists():
         raise GraderError(f"{submission}: no such file or folder")
@@ -198,13 +198,13 @@ def batch(submissions: Path, out: Path, workers: int, scheduler: str | None, dev
     # On a cluster the workers have their own sandboxes; here the zygote starts first.
     sandbox = contextlib.nullcontext((None, None)) if scheduler else _zygote_first(max(1, workers))
     with sandbox as (zygote, _):
-        from .course import load_course
+        from grader.engine.course import load_course
 
         _batch(submissions, out, workers, scheduler, device, load_course(), zygote)
 
 
 def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, device: str, course, zygote) -> None:
-    from .batch import run_batch
+    from grader.commands.batch import run_batch
 
     bar = None
     if sys.stderr.isatty():
@@ -215,7 +215,7 @@ def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, de
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-    from .batch import BatchStopped
+    from grader.commands.batch import BatchStopped
 
     try:
         result = run_batch(course, submissions, out, workers=workers, device=device, progress=progress,
@@ -244,7 +244,7 @@ def _batch(submissions: Path, out: Path, workers: int, scheduler: str | None, de
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
 def gradescope_zip(target: Path) -> None:
     """Build a Gradescope autograder zip (setup.sh, run_autograder, the grader and the course)."""
-    from .gradescope import build
+    from grader.commands.autograder import build
 
     root = Path(__file__).resolve().parents[1]
     if not (root / "pyproject.toml").is_file():
@@ -260,8 +260,8 @@ def gradescope_zip(target: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
 def release(out: Path, force: bool) -> None:
     """Build the student hand-out in OUT: stubs, notebooks, grader and public checks, no solutions."""
-    from .course import reference_folders
-    from .release import ReleaseError, build_handout
+    from grader.engine.course import reference_folders
+    from grader.commands.release import ReleaseError, build_handout
 
     folders = reference_folders()
     if not folders:
@@ -282,7 +282,8 @@ def release(out: Path, force: bool) -> None:
 
 @cli.command("selftest")
 @click.option("--mistakes", "mistakes", type=click.Path(path_type=Path), default=None, metavar="DIR",
-              help="The catalogue of known mistakes: modules defining MUTANTS.  [default: tests/buggy]")
+              help="A catalogue of known mistakes: modules defining MUTANTS.  [default: the course's own, "
+                   "grader/concepts/<concept>/mistakes.py]")
 @click.option("-e", "--exercise", "exercises", multiple=True, metavar="NAME",
               help="Only this exercise (module, function or module.function); repeatable.")
 def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
@@ -291,7 +292,7 @@ def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
 
     Exit status 0 when all of it holds, 1 otherwise (2 when it could not run).
     """
-    from .mistakes import MistakeError, load_mistakes
+    from grader.engine.mistakes import MistakeError, course_catalogue, load_mistakes
 
     def failure(message: str) -> GraderError:
         error = GraderError(message)
@@ -307,11 +308,7 @@ def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
     solutions_dir = Path(solutions.__path__[0])
     exercises_dir = Path(stubs_package.__path__[0])
     if mistakes is None:
-        mistakes = Path("tests") / "buggy"
-        if not mistakes.is_dir() and (solutions_dir.parent / mistakes).is_dir():
-            mistakes = solutions_dir.parent / mistakes
-        if not mistakes.is_dir():
-            raise failure("no catalogue of known mistakes at tests/buggy; give its folder with --mistakes DIR")
+        mistakes = course_catalogue()
     elif not mistakes.is_dir():
         raise failure(f"--mistakes {mistakes}: no such folder")
 
@@ -320,7 +317,7 @@ def selftest(mistakes: Path | None, exercises: tuple[str, ...]) -> None:
     except MistakeError as error:
         raise failure(str(error)) from None
 
-    from .selftest import run_selftest
+    from grader.commands.selftest import run_selftest
 
     with _grading(exercises, error=failure) as (course, chosen, grader):
         result = run_selftest(course, grader, solutions_dir, exercises_dir, mutants, chosen,

@@ -47,7 +47,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .notebooks import exercise_names, sibling_imports, stub_preamble
+from grader.commands.handout_notebooks import exercise_names, sibling_imports, stub_preamble
 
 __all__ = ["check", "module_from_namespace"]
 

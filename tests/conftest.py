@@ -45,14 +45,14 @@ def device(request) -> str:
 
 @pytest.fixture(scope="session")
 def course():
-    from grader.course import load_course
+    from grader.engine.course import load_course
 
     return load_course()
 
 
 @pytest.fixture(scope="session")
 def grader(course, device):
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     with Grader(course, device=device, processes=2) as instance:
         yield instance
@@ -61,6 +61,13 @@ def grader(course, device):
 @pytest.fixture(scope="session")
 def reference_report(grader):
     return grader.grade(SOLUTIONS)
+
+
+def all_mutants() -> list:
+    """The course's catalogue of known mistakes (``grader/concepts/<concept>/mistakes.py``)."""
+    from grader.engine.mistakes import course_catalogue, load_mistakes
+
+    return load_mistakes(course_catalogue())
 
 
 def make_submission(tmp_path: Path, replacements: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from grader.release import RECORDED, REFERENCE_FILE
+from grader.commands.release import RECORDED, REFERENCE_FILE
 
 # The lookup every module of the submission carries (no grader import: workers refuse them).
 LOOKUP = r'''

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import discover, run_batch
+from grader.commands.batch import discover, run_batch
 from grader.sandbox.client import Limits
 from tests.conftest import EXERCISES, ROOT, SOLUTIONS
 
@@ -230,8 +230,8 @@ def test_a_reply_left_by_a_killed_grading_process_is_skipped(tmp_path):
 
 
 def test_run_batch_reports_progress_to_the_end(tmp_path):
-    from grader.batch import run_batch
-    from grader.course import load_course
+    from grader.commands.batch import run_batch
+    from grader.engine.course import load_course
 
     room = tmp_path / "room"
     room.mkdir()
@@ -295,7 +295,7 @@ def test_printing_a_fake_perfect_result_changes_nothing(course, tmp_path):
 
 PINNING = """
 import json, os, sys
-from grader.batch import _pin
+from grader.commands.batch import _pin
 cpus = sorted(os.sched_getaffinity(0))
 slot, size = int(sys.argv[1]), int(sys.argv[2])
 print(json.dumps({"cpus": cpus, "pinned": _pin(slot, size), "now": sorted(os.sched_getaffinity(0))}))
@@ -325,8 +325,8 @@ def test_grading_processes_keep_to_one_cpu_when_they_fill_the_machine(extra):
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
 def test_workers_keep_to_the_cpu_of_their_grading_process(course):
-    from grader.runner import Grader
-    from grader.submission import load_submission
+    from grader.engine.runner import Grader
+    from grader.engine.submission import load_submission
 
     cpu = sorted(os.sched_getaffinity(0))[-1]
     with Grader(course, processes=1) as grader:

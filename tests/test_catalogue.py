@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.selftest import grade_mistake
-from tests.buggy import Mutant, all_mutants
+from grader.commands.selftest import grade_mistake
+from grader.author import Mutant
+from tests.conftest import all_mutants
 from tests.conftest import SOLUTIONS
 
 MUTANTS = all_mutants()

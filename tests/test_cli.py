@@ -85,7 +85,7 @@ def test_check_defaults_to_the_exercises_folder(tmp_path):
 
 def test_html_escapes_student_text(tmp_path):
     from grader.reports import render
-    from grader.results import CheckResult, ExerciseResult, Report
+    from grader.engine.results import CheckResult, ExerciseResult, Report
 
     check = CheckResult("x", 1, 0, False, message="raised ValueError: <script>alert(1)</script>")
     report = Report("<b>eve</b>", "cpu", [ExerciseResult("masks.causal_mask", [check])])
@@ -97,7 +97,7 @@ def test_the_official_grader_keeps_its_examples_for_the_next_run(tmp_path):
     """Drawn once per machine and course version; a damaged file is drawn again, not an error."""
     import os
 
-    from grader.examples import ExampleBook
+    from grader.engine.examples import ExampleBook
 
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     first = run("grade", "solutions", "-e", "masks.causal_mask", env=env)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.batch import BatchStopped, run_batch
-from grader.runner import Grader
+from grader.commands.batch import BatchStopped, run_batch
+from grader.engine.runner import Grader
 from grader.sandbox import client
 from grader.sandbox.client import Limits
 from grader.sandbox.zygote import InfrastructureError

@@ -19,7 +19,7 @@ def causal_mask(q_len, k_len=None, device=None):
 
 @pytest.fixture(scope="module")
 def cuda_grader(course):
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     with Grader(course, device="cuda") as instance:
         yield instance

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.results import without_timings
+from grader.engine.results import without_timings
 from tests.conftest import EXERCISES, SOLUTIONS
 
 

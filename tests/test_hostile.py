@@ -17,7 +17,7 @@ VICTIM = "masks"
 
 @pytest.fixture(scope="module")
 def strict_grader(course, device):
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     with Grader(course, device=device, limits=LIMITS) as instance:
         yield instance
@@ -143,7 +143,8 @@ def causal_mask(q_len, k_len=None, device=None):
         found.append("import")
     except ImportError:
         pass
-    for path in [pathlib.Path(SOLUTIONS_DIR) / "masks.py", pathlib.Path(GRADER_DIR) / "checks" / "masks.py"]:
+    concept = pathlib.Path(GRADER_DIR) / "concepts" / "masks"
+    for path in [pathlib.Path(SOLUTIONS_DIR) / "masks.py", concept / "checks.py", concept / "mistakes.py"]:
         try:
             path.read_text()
             found.append(str(path))
@@ -235,7 +236,7 @@ def test_processes_that_leave_the_process_group_are_killed_too(strict_grader, su
 def test_a_submissions_workers_are_reaped_together_and_none_survives(course, submission_factory):
     """One request to the zygote reaps every worker of a submission (one look for orphans,
     not one per worker), and what one of them left behind is still killed."""
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     wrong_softmax = "\n\ndef softmax(x, dim=-1):\n    return x.exp()\n"  # rerun in attention's own worker
     replacements = {**_with(VICTIM, ESCAPEE), "attention": (SOLUTIONS / "attention.py").read_text() + wrong_softmax}

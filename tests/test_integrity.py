@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import run_batch
-from grader.runner import Grader
+from grader.commands.batch import run_batch
+from grader.engine.runner import Grader
 from grader.sandbox.client import Limits
 from tests.conftest import EXERCISES, ROOT, SOLUTIONS
 
@@ -169,7 +169,9 @@ def test_a_worker_cannot_read_the_reference_or_the_grader(strict_grader, tmp_pat
     import grader
 
     folder = _without("attention", tmp_path / "oscar")
-    paths = [str(SOLUTIONS / "attention.py"), str(Path(grader.__file__).parent / "checks" / "*.py")]
+    concepts = Path(grader.__file__).parent / "concepts"
+    paths = [str(SOLUTIONS / "attention.py"), str(concepts / "*" / "checks.py"), str(concepts / "*" / "mistakes.py")]
+    assert (concepts / "attention" / "mistakes.py").is_file()  # what the thief would find, were it readable
     (folder / "attention.py").write_text(THIEF.format(paths=paths))
     assert _score(strict_grader.grade(folder), "attention") == 0
 
@@ -237,7 +239,7 @@ def test_a_worker_sees_only_its_own_proc_entry_and_no_secrets(strict_grader, tmp
 
 @pytest.fixture(scope="module")
 def handout(tmp_path_factory):
-    from grader.release import build_handout
+    from grader.commands.release import build_handout
 
     out = tmp_path_factory.mktemp("handout") / "handout"
     build_handout(out, SOLUTIONS)

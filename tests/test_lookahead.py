@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.compare import expect_equal
-from grader.course import Check, Course, Exercise
-from grader.examples import ExampleBook
-from grader.runner import Grader, Handout
+from grader.engine.compare import expect_equal
+from grader.engine.course import Check, Course, Exercise
+from grader.engine.examples import ExampleBook
+from grader.engine.runner import Grader, Handout
 from grader.sandbox.client import CallLost, Limits, WorkerFailure
-from grader.submission import load_submission
+from grader.engine.submission import load_submission
 from hypothesis import strategies as st
 from solutions import attention as attention_ref
 from solutions import masks as masks_ref

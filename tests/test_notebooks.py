@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grader.sandbox import client
-from grader.submission import SubmissionError, code_of_cell, load_submission
+from grader.engine.submission import SubmissionError, code_of_cell, load_submission
 from tests.conftest import ROOT, SOLUTIONS
 
 SOLUTION_MARKERS = ("# BEGIN SOLUTION", "# END SOLUTION")
@@ -175,7 +175,7 @@ def test_a_markdown_copy_of_a_function_that_a_code_cell_defines_is_fine(grader, 
 
 
 def test_a_hand_out_notebook_is_graded_without_its_check_cell(grader, course, tmp_path):
-    from grader.notebooks import concept_notebook
+    from grader.commands.handout_notebooks import concept_notebook
 
     book = concept_notebook("attention", (ROOT / "exercises" / "attention.py").read_text())
     for cell in book.cells:
@@ -428,7 +428,7 @@ def test_a_notebook_zipped_alone_is_graded(grader, course, tmp_path):
 def test_a_zip_of_several_notebooks_is_refused_in_one_line(grader, course, tmp_path):
     import zipfile
 
-    from grader.submission import SubmissionError
+    from grader.engine.submission import SubmissionError
 
     path = write(tmp_path, notebook(("code", SOFTMAX)))
     archive = tmp_path / "work.zip"

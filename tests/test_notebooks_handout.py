@@ -19,9 +19,9 @@ import uuid
 import nbformat
 import pytest
 
-from grader.authoring import solution_lines
+from grader.commands.authoring import solution_lines
 from grader.notebook import check, global_names, module_from_namespace
-from grader.notebooks import concept_notebook, docstring_markdown, stub_functions, write_notebooks
+from grader.commands.handout_notebooks import concept_notebook, docstring_markdown, stub_functions, write_notebooks
 from tests.conftest import EXERCISES, SOLUTIONS
 
 MODULES = sorted(p.stem for p in EXERCISES.glob("*.py") if not p.stem.startswith("__"))

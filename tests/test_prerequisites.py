@@ -61,7 +61,7 @@ def test_a_correct_package_needs_one_worker_and_a_failing_import_gets_the_probe(
     """A package whose modules all import together is graded in that one worker (every
     check passes there); when one fails to import, that worker is dropped, each module's
     own worker says what it defines, and the probe settles whose fault it is, once."""
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     with Grader(course, processes=1) as grader:
         started: list[tuple[str | None, bool]] = []
@@ -113,7 +113,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 def test_passing_prerequisites_are_the_students_own_and_need_no_reference(course, submission_factory):
     """A correct submission runs entirely in its workers: no prerequisite calls back for
     the reference. Take the change away and this fails."""
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
     from grader.sandbox import client
 
     served: list[str] = []
@@ -154,7 +154,7 @@ def test_a_check_failing_with_a_passing_prerequisite_is_retried_with_the_referen
 def test_a_mistake_with_passing_prerequisites_is_reported_as_hypothesis_shrinks_it(course, submission_factory):
     """The retry with the reference is the full check: the same failures, messages and
     shrunk inputs as when prerequisites are always replaced."""
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     path = submission_factory({"attention": (SOLUTIONS / "attention.py").read_text() + WRONG_SCALE})
     reports = []
@@ -167,7 +167,7 @@ def test_a_mistake_with_passing_prerequisites_is_reported_as_hypothesis_shrinks_
 
 
 def test_exercises_are_graded_after_their_prerequisites_and_split_with_them(course):
-    from grader.runner import _prerequisites_first, _split_by_cost
+    from grader.engine.runner import _prerequisites_first, _split_by_cost
 
     ordered = [e.name for e in _prerequisites_first(list(course.exercises))]
     for exercise in course.exercises:
@@ -184,7 +184,7 @@ def test_exercises_are_graded_after_their_prerequisites_and_split_with_them(cour
 
 
 def test_one_and_two_grading_processes_agree_on_a_prerequisite_that_misleads(course, submission_factory):
-    from grader.runner import Grader
+    from grader.engine.runner import Grader
 
     source = (SOLUTIONS / "attention.py").read_text() + SOFTMAX_WRONG_ONLY_FOR_ATTENTION
     path = submission_factory({"attention": source})

@@ -165,7 +165,7 @@ def test_portable_callables_travel_as_code_only_when_asked_and_only_to_a_worker(
 
 
 def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(grader, course, submission_factory):
-    from grader.submission import load_submission
+    from grader.engine.submission import load_submission
 
     folder = submission_factory({"decoding": "def call_twice(step_fn):\n    return [step_fn(), step_fn()]\n"})
     grader.submission = load_submission(folder, course.modules, grader.workdir)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from grader.checks import blocks as checks
+from grader.concepts.blocks import checks
 from solutions import blocks
 
 f64 = torch.float64
@@ -250,7 +250,7 @@ def test_the_docstrings_worked_example():
 
 @pytest.mark.parametrize("norm_first,activation", SETTINGS)
 def test_the_checks_mistake_builder_without_a_mistake_is_torch(norm_first, activation):
-    """grader/checks/blocks.py names mistakes with ``_torch_block``: switched off, it must be right."""
+    """grader/concepts/blocks/checks.py names mistakes with ``_torch_block``: switched off, it must be right."""
     params = make_params(D, FF, True, seed=100)
     x, memory = randn(B, L, D, seed=101), randn(B, M, D, seed=102)
     self_mask, memory_mask = CAUSAL, MEMORY_MASKS["per-head [B, h, L, M]"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.authoring import generate_exercises, strip_solutions
+from grader.commands.authoring import generate_exercises, strip_solutions
 from solutions import (
     attention,
     blocks,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.release import find_solution_leaks, handout_checks_source
-from tests.buggy import all_mutants
+from grader.commands.release import find_solution_leaks, handout_checks_source
+from tests.conftest import all_mutants
 from tests.conftest import ROOT, SOLUTIONS
 
 HIDDEN = "stays accurate at long sequences"
@@ -70,7 +70,10 @@ def test_hidden_checks_and_search_helpers_are_kept_back(handout):
     manifest = json.loads((handout / "grader/recorded/handout.json").read_text())
     hidden = [name for checks in manifest["hidden"].values() for name, _ in checks]
     assert any(HIDDEN in name for name in hidden)
-    shipped = "".join(p.read_text() for p in (handout / "grader" / "checks").glob("*.py"))
+    concepts = sorted((handout / "grader" / "concepts").glob("*/*.py"))
+    assert any(p.name == "checks.py" for p in concepts)
+    assert not any(p.name == "mistakes.py" for p in concepts)  # wrong versions of the reference stay home
+    shipped = "".join(p.read_text() for p in concepts)
     assert HIDDEN not in shipped
     assert "def reference_pool" not in shipped  # the beam search the strategies used to pick models
     assert "from solutions" not in shipped
@@ -79,7 +82,7 @@ def test_hidden_checks_and_search_helpers_are_kept_back(handout):
 
 
 def test_checks_source_rewrite_is_valid_python():
-    source = (ROOT / "grader" / "checks" / "decoding.py").read_text()
+    source = (ROOT / "grader" / "concepts" / "decoding" / "checks.py").read_text()
     rewritten = handout_checks_source(source)
     compile(rewritten, "decoding.py", "exec")
     assert "from grader.recorded import decoding as ref" in rewritten
@@ -113,8 +116,8 @@ def test_local_check_catches_a_mistake_of_each_exercise(handout, tmp_path):
         path.write_text(mutant.apply(path.read_text()))
     script = (
         "import json, sys; from pathlib import Path\n"
-        "from grader.course import load_course; from grader.runner import Grader\n"
-        "from grader.release import installed_handout\n"
+        "from grader.engine.course import load_course; from grader.engine.runner import Grader\n"
+        "from grader.commands.release import installed_handout\n"
         "course = load_course(); handout = installed_handout()\n"
         "with Grader(course, handout=handout) as g:\n"
         "    for folder in sys.argv[1:]:\n"

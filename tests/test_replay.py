@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.course import course_secret
-from grader.examples import ExampleBook, fresh_copy
-from grader.runner import Grader
-from tests.buggy import all_mutants
+from grader.engine.course import course_secret
+from grader.engine.examples import ExampleBook, fresh_copy
+from grader.engine.runner import Grader
+from tests.conftest import all_mutants
 from tests.conftest import SOLUTIONS
 
 # One mistake per concept, among those whose failures shrink (the interesting case).
@@ -93,7 +93,7 @@ def test_the_official_draw_shares_no_input_with_the_handouts(course):
 
 def test_recorded_examples_are_kept_in_a_file_and_read_back_without_drawing(course, tmp_path, monkeypatch):
     """A batch keeps its examples in its cache: the next run reads them instead of drawing."""
-    from grader import examples
+    from grader.engine import examples
 
     exercises = [course["attention.softmax"], course["masks.causal_mask"]]
     saved = tmp_path / "examples.pkl"
@@ -126,7 +126,7 @@ def test_kept_examples_round_trip_every_kind_of_tensor():
 
     import torch
 
-    from grader.examples import dumps
+    from grader.engine.examples import dumps
 
     tensors = [
         torch.randn(3, 4), torch.arange(5), torch.ones(2, dtype=torch.bfloat16), torch.zeros(0, 3),
@@ -166,10 +166,10 @@ def test_examples_do_not_depend_on_which_modules_are_loaded():
     script = (
         "import hashlib, sys\n"
         "if sys.argv[1] == 'more':\n"
-        "    import grader.cli, grader.batch, grader.reports.html, grader.release, grader.selftest  # noqa\n"
-        "from grader.course import load_course\n"
-        "from grader.examples import ExampleBook\n"
-        "from grader.course import course_secret\n"
+        "    import grader.cli, grader.commands.batch, grader.reports.html, grader.commands.release, grader.commands.selftest  # noqa\n"
+        "from grader.engine.course import load_course\n"
+        "from grader.engine.examples import ExampleBook\n"
+        "from grader.engine.course import course_secret\n"
         "course, digest = load_course(), hashlib.sha256()\n"
         "for book in (ExampleBook(), ExampleBook(course_secret)):\n"
         "    for exercise in course.exercises:\n"

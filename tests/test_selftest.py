@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import strategies as st
 
-from grader.course import Exercise
-from grader.mistakes import MistakeError, Mutant, load_mistakes
-from grader.selftest import check_edges, run_selftest
+from grader.engine.course import Exercise
+from grader.engine.mistakes import MistakeError, Mutant, load_mistakes
+from grader.commands.selftest import check_edges, run_selftest
 from tests.conftest import EXERCISES, ROOT, SOLUTIONS
 
 
@@ -97,7 +97,7 @@ def write_catalogue(folder: Path) -> Path:
     folder.mkdir()
     reference = textwrap.dedent(inspect.getsource(masks.causal_mask))
     (folder / "masks.py").write_text(
-        "from grader.mistakes import Mutant\n\n"
+        "from grader.author import Mutant\n\n"
         "MUTANTS = [\n"
         "    Mutant('masks.causal_mask', 'diagonal excluded', '''\n"
         "        def causal_mask(q_len, k_len=None, device=None):\n"
@@ -158,7 +158,7 @@ def test_selftest_reports_a_mistake_that_is_not_a_bug_and_an_unreached_edge(grad
 
 def test_selftest_names_the_failing_reference_check_and_the_stub_that_scores(grader, course, submission_factory):
     """A wrong 'reference' (the diagonal left out) and 'stubs' that are implemented."""
-    (mutant,) = [m for m in load_mistakes(ROOT / "tests" / "buggy") if m.name == "diagonal excluded"]
+    (mutant,) = [m for m in load_mistakes(ROOT / "grader" / "concepts") if m.name == "diagonal excluded"]
     wrong = submission_factory({"masks": mutant.apply((SOLUTIONS / "masks.py").read_text())})
     lines: list[str] = []
     result = run_selftest(course, grader, wrong, SOLUTIONS, [], course.select(("masks.causal_mask",)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.buggy import Mutant as Variant
+from grader.author import Mutant as Variant
 from tests.conftest import SOLUTIONS
 
 VARIANTS = [

@@ -8,7 +8,7 @@ import zipfile
 import nbformat
 import pytest
 
-from grader.submission import SubmissionError, code_of_cell, load_submission
+from grader.engine.submission import SubmissionError, code_of_cell, load_submission
 from tests.conftest import SOLUTIONS
 
 MODULES = ["masks", "attention"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..results import Report
-from . import gradescope, html, markdown, text
+from grader.engine.results import Report
+from grader.reports import gradescope, html, markdown, text
 
 FORMATS = ("text", "json", "markdown", "html", "gradescope")
 

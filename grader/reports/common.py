@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..results import CheckResult, ExerciseResult, Report
+from grader.engine.results import CheckResult, ExerciseResult, Report
 
 
 def fmt_points(value: float) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..results import Report
-from .common import facts_line
+from grader.engine.results import Report
+from grader.reports.common import facts_line
 
 
 def results(report: Report) -> dict[str, Any]:

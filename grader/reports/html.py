@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ..results import Report
-from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
+from grader.engine.results import Report
+from grader.reports.common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..results import Report
-from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
+from grader.engine.results import Report
+from grader.reports.common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 
 def _cell(text: str) -> str:

@@ -7,7 +7,7 @@ from collections import Counter
 from html import escape
 from typing import Any
 
-from ..course import Course
+from grader.engine.course import Course
 
 BINS = 10
 

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..results import CheckResult, Report
-from .common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
+from grader.engine.results import CheckResult, Report
+from grader.reports.common import exercise_summary, explained, facts_line, fmt_points, input_label, not_run_note, percent
 
 
 def _symbols() -> tuple[str, str, str]:

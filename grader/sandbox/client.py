@@ -70,6 +70,16 @@ class StudentRaised(Exception):
         return f"{text} ({self.where})" if self.where else text
 
 
+class CannotAnswer(Exception):
+    """The grading process cannot answer a worker's request for a reference result (a
+    hand-out that did not record it): the call, and the check that made it, stop there."""
+
+
+def direct_call(name: str, function: Callable, *args: Any, **kwargs: Any) -> Any:
+    """How a reference result is computed by default: ``function(*args, **kwargs)``."""
+    return function(*args, **kwargs)
+
+
 class FunctionMissing(Exception):
     """The submission does not define the function."""
 
@@ -199,10 +209,16 @@ class Worker:
         config: WorkerConfig,
         limits: Limits,
         references: Callable[[str], Callable],
+        call_reference: Callable[..., Any] = direct_call,
     ) -> None:
+        """``references(name)`` is the reference function of exercise ``name``, for the
+        prerequisites the worker calls back for; ``call_reference(label, function, *args,
+        **kwargs)`` computes each of their results (the engine records or replays them
+        there, and raises :class:`CannotAnswer` where it cannot)."""
         self.zygote = zygote
         self.limits = limits
         self.references = references
+        self.call_reference = call_reference
         self.device = config.device
         self.pid, self.sock, out_fd = zygote.fork()
         self.channel = protocol.Channel(self.sock)
@@ -413,14 +429,12 @@ class Worker:
                 return header, blobs
 
     def _serve(self, header: dict, blobs: list[bytes], handler: Callable) -> None:
-        from ..recording import NotRecorded
-
         try:
             reply, out_blobs = handler(header, blobs)
         except protocol.ProtocolError as error:
             self.kill()
             raise WorkerFailure(f"the worker sent a malformed request ({error})", "protocol") from None
-        except NotRecorded:  # a hand-out cannot answer: the check cannot go on (nor the call)
+        except CannotAnswer:  # the check cannot go on (nor the call)
             self.kill()
             raise
         except Exception as error:  # noqa: BLE001 - reported back into the student's code
@@ -456,8 +470,6 @@ class Worker:
         return {"op": "callback_result", "value": value}, out_blobs
 
     def _run_reference(self, header: dict, blobs: list[bytes]):
-        from ..recording import reference_call
-
         name = header.get("function")
         if not isinstance(name, str):
             raise protocol.ProtocolError("malformed reference request")
@@ -471,7 +483,7 @@ class Worker:
                 tensor.requires_grad_(True)
                 tracked.append(tensor)
         with torch.enable_grad():
-            result = reference_call(name, function, *args, **kwargs)
+            result = self.call_reference(name, function, *args, **kwargs)
         handle = None
         if tracked:
             handle = len(self._handles)
@@ -483,8 +495,6 @@ class Worker:
         handle = header.get("handle")
         if handle not in self._handles:
             raise protocol.ProtocolError("unknown reference handle")
-        from ..recording import reference_call
-
         name, args, kwargs, inputs, outputs = self._handles[handle]
         grad_outputs = protocol.Decoder(blobs).decode(header.get("value"))
 
@@ -499,7 +509,7 @@ class Worker:
             grads = iter(vjp([o for o, _ in pairs], wanted, [g for _, g in pairs]))
             return [next(grads) if t.requires_grad else None for t in inputs]
 
-        aligned = reference_call(f"{name} (backward)", backward, args, kwargs, grad_outputs)
+        aligned = self.call_reference(f"{name} (backward)", backward, args, kwargs, grad_outputs)
         value, out_blobs = protocol.encode_value(aligned)
         return {"op": "reference_backward_result", "value": value}, out_blobs
 

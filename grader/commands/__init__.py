@@ -1,0 +1,1 @@
+"""What the command line runs: batches, the hand-out, the self-test, the autograder."""

@@ -1,0 +1,1 @@
+"""The attention concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""

@@ -1,0 +1,1 @@
+"""The blocks concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""

@@ -1,0 +1,1 @@
+"""The decoding concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""

@@ -1,0 +1,1 @@
+"""The normalization concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""

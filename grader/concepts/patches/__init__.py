@@ -1,0 +1,1 @@
+"""The patches concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""

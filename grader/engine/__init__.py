@@ -1,0 +1,1 @@
+"""The engine: grades one submission against a course (knows nothing of transformers)."""
