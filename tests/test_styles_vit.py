@@ -23,7 +23,7 @@ VARIANTS = [
         """),
     Variant("vit.vit_embed", "patchify and einsum, cls_token.repeat", """
         def vit_embed(images, patch_weight, patch_bias, cls_token, pos_embedding):
-            from tests.patches import patchify
+            from .patches import patchify
             d, p = patch_weight.shape[0], patch_weight.shape[-1]
             flat = patchify(images, p)
             tokens = torch.einsum("bnk,dk->bnd", flat, patch_weight.reshape(d, -1))
