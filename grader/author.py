@@ -15,10 +15,8 @@ from grader.engine import strategies
 from grader.engine.compare import (
     CheckFailed,
     expect_close,
-    expect_diagnosed,
     expect_dtype,
     expect_equal,
-    expect_gradients,
     expect_raises,
     expect_shape,
     expect_tensor,
@@ -27,7 +25,10 @@ from grader.engine.compare import (
     in_float64,
     tolerance,
 )
-from grader.engine.course import call_on_requested_device, exercise, requested_device, run_device
+from grader.engine.course import exercise
+from grader.engine.devices import call_on_requested_device, requested_device, run_device
+from grader.engine.diagnose import expect_close_or_named, expect_diagnosed, matches, named_mistake
+from grader.engine.gradients import expect_gradients
 from grader.engine.mistakes import Mutant
 from grader.sandbox.client import StudentRaised
 from grader.sandbox.protocol import Portable, Unsupported
@@ -41,6 +42,7 @@ __all__ = [
     "call_on_requested_device",
     "exercise",
     "expect_close",
+    "expect_close_or_named",
     "expect_diagnosed",
     "expect_dtype",
     "expect_equal",
@@ -51,6 +53,8 @@ __all__ = [
     "expect_true",
     "expect_tuple",
     "in_float64",
+    "matches",
+    "named_mistake",
     "requested_device",
     "run_device",
     "strategies",

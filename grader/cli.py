@@ -81,7 +81,7 @@ def _grading(exercises: tuple[str, ...], device: str = "cpu", handout: bool = Fa
 
 def _examples_kept(official: bool):
     """The official grader reads the examples this machine has drawn before, and keeps new ones."""
-    from grader.engine.course import course_fingerprint
+    from grader.engine.fingerprint import course_fingerprint
     from grader.engine.examples import BOOK, examples_file
 
     return BOOK.kept_in(examples_file(course_fingerprint()) if official else None)
@@ -260,7 +260,7 @@ def gradescope_zip(target: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
 def release(out: Path, force: bool) -> None:
     """Build the student hand-out in OUT: stubs, notebooks, grader and public checks, no solutions."""
-    from grader.engine.course import reference_folders
+    from grader.engine.fingerprint import reference_folders
     from grader.commands.release import ReleaseError, build_handout
 
     folders = reference_folders()

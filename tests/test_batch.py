@@ -331,8 +331,8 @@ def test_workers_keep_to_the_cpu_of_their_grading_process(course):
     cpu = sorted(os.sched_getaffinity(0))[-1]
     with Grader(course, processes=1) as grader:
         grader.zygote.cpus = [cpu]
-        grader.submission = load_submission(SOLUTIONS, course.modules, grader.workdir)
-        worker = grader.start_worker("masks", [])
+        grader.workers.submission = load_submission(SOLUTIONS, course.modules, grader.workdir)
+        worker = grader.workers.start_worker("masks", [])
         try:
             assert os.sched_getaffinity(worker.pid) == {cpu}
         finally:

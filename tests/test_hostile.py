@@ -243,7 +243,7 @@ def test_a_submissions_workers_are_reaped_together_and_none_survives(course, sub
     with Grader(course, processes=1, limits=LIMITS) as grader:
         requests: list[list[int]] = []
         started: list[int] = []
-        reap_all, start_worker = grader.zygote.reap_all, grader.start_worker
+        reap_all, start_worker = grader.zygote.reap_all, grader.workers.start_worker
 
         def counted(pids):
             requests.append(list(pids))
@@ -254,7 +254,7 @@ def test_a_submissions_workers_are_reaped_together_and_none_survives(course, sub
             started.append(worker.pid)
             return worker
 
-        grader.zygote.reap_all, grader.start_worker = counted, recorded
+        grader.zygote.reap_all, grader.workers.start_worker = counted, recorded
         exercises = {e.name: e for e in grader.grade(submission_factory(replacements)).exercises}
         assert len(started) >= 2 and [sorted(r) for r in requests] == [sorted(started)], (requests, started)
         assert all(not os.path.exists(f"/proc/{pid}") for pid in started)  # not even a zombie

@@ -94,8 +94,8 @@ def attention_worker(course, tmp_path):
     from tests.conftest import SOLUTIONS
 
     with Grader(course, limits=LIMITS) as grader:
-        grader.submission = load_submission(SOLUTIONS, course.modules, grader.workdir)
-        worker = grader.start_worker("attention", [])
+        grader.workers.submission = load_submission(SOLUTIONS, course.modules, grader.workdir)
+        worker = grader.workers.start_worker("attention", [])
         yield worker
         worker.close()
 
@@ -135,8 +135,8 @@ def test_a_crash_in_flight_fails_its_call_and_loses_the_later_ones(course, submi
         "    return torch.ones(q_len, q_len, dtype=torch.bool).tril()\n"
     )
     with Grader(course, limits=LIMITS) as grader:
-        grader.submission = load_submission(submission_factory({"masks": crashing}), course.modules, grader.workdir)
-        worker = grader.start_worker("masks", [])
+        grader.workers.submission = load_submission(submission_factory({"masks": crashing}), course.modules, grader.workdir)
+        worker = grader.workers.start_worker("masks", [])
         sent = [worker.submit("masks.causal_mask", (n,), {}, ahead=True) for n in (1, 2, 3)]
         assert worker.result(sent[0]).value.shape == (1, 1)
         with pytest.raises(WorkerFailure, match="exited with status 3"):

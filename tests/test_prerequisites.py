@@ -65,13 +65,13 @@ def test_a_correct_package_needs_one_worker_and_a_failing_import_gets_the_probe(
 
     with Grader(course, processes=1) as grader:
         started: list[tuple[str | None, bool]] = []
-        start_worker = grader.start_worker
+        start_worker = grader.workers.start_worker
 
         def counted(module, substitute, import_all=False):
             started.append((module, import_all))
             return start_worker(module, substitute, import_all=import_all)
 
-        grader.start_worker = counted
+        grader.workers.start_worker = counted
         assert grader.grade(SOLUTIONS).score == course.max_score
         assert started == [(None, True)]  # every module in one worker, none of their own
 
@@ -117,21 +117,21 @@ def test_passing_prerequisites_are_the_students_own_and_need_no_reference(course
     from grader.sandbox import client
 
     served: list[str] = []
-    run_reference = client.Worker._run_reference
+    run_reference = client.WorkerClient._run_reference
 
     def counted(self, *args, **kwargs):
         served.append(str(args[:1]))
         return run_reference(self, *args, **kwargs)
 
     with Grader(course, processes=1) as grader:
-        client.Worker._run_reference = counted
+        client.WorkerClient._run_reference = counted
         try:
             assert grader.grade(SOLUTIONS).score == course.max_score
             assert served == []
             source = (SOLUTIONS / "attention.py").read_text() + WRONG_SOFTMAX
             exercises = _by_name(grader.grade(submission_factory({"attention": source})))
         finally:
-            client.Worker._run_reference = run_reference
+            client.WorkerClient._run_reference = run_reference
     assert served  # a failing softmax is replaced by the reference where attention calls it
     sdpa = exercises["attention.scaled_dot_product_attention"]
     assert sdpa.score == sdpa.max_score
@@ -167,14 +167,14 @@ def test_a_mistake_with_passing_prerequisites_is_reported_as_hypothesis_shrinks_
 
 
 def test_exercises_are_graded_after_their_prerequisites_and_split_with_them(course):
-    from grader.engine.runner import _prerequisites_first, _split_by_cost
+    from grader.engine.ordering import prerequisites_first, split_by_cost
 
-    ordered = [e.name for e in _prerequisites_first(list(course.exercises))]
+    ordered = [e.name for e in prerequisites_first(list(course.exercises))]
     for exercise in course.exercises:
         for used in exercise.uses:
             assert ordered.index(used) < ordered.index(exercise.name), (used, exercise.name)
     assert ordered.index("decoding.beam_search") < ordered.index("decoding.greedy_decode")
-    mine, theirs = _split_by_cost(list(course.exercises))
+    mine, theirs = split_by_cost(list(course.exercises))
     assert sorted(e.name for e in mine + theirs) == sorted(e.name for e in course.exercises)
     for group, other in ((mine, theirs), (theirs, mine)):
         names = {e.name for e in other}

@@ -168,9 +168,9 @@ def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(g
     from grader.engine.submission import load_submission
 
     folder = submission_factory({"decoding": "def call_twice(step_fn):\n    return [step_fn(), step_fn()]\n"})
-    grader.submission = load_submission(folder, course.modules, grader.workdir)
-    grader.broken = {}  # what the last graded submission left (e.g. a notebook's broken modules)
-    worker = grader.start_worker("decoding", [])
+    grader.workers.submission = load_submission(folder, course.modules, grader.workdir)
+    grader.workers.broken = {}  # what the last graded submission left (e.g. a notebook's broken modules)
+    worker = grader.workers.start_worker("decoding", [])
     try:
         counter = _Counter(41)
         ran = worker.call("decoding.call_twice", (counter,), {}).value
@@ -180,4 +180,4 @@ def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(g
         assert {pid for _, pid in called_back} == {os.getpid()}
     finally:
         worker.close()
-        grader.submission = None
+        grader.workers.submission = None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.engine.course import course_secret
-from grader.engine.examples import ExampleBook, fresh_copy
+from grader.engine.fingerprint import course_secret
+from grader.engine.examples import ExampleBook
+from grader.engine.values import fresh_copy
 from grader.engine.runner import Grader
 from tests.conftest import all_mutants
 from tests.conftest import SOLUTIONS
@@ -126,7 +127,7 @@ def test_kept_examples_round_trip_every_kind_of_tensor():
 
     import torch
 
-    from grader.engine.examples import dumps
+    from grader.engine.values import dumps
 
     tensors = [
         torch.randn(3, 4), torch.arange(5), torch.ones(2, dtype=torch.bfloat16), torch.zeros(0, 3),
@@ -169,7 +170,7 @@ def test_examples_do_not_depend_on_which_modules_are_loaded():
         "    import grader.cli, grader.commands.batch, grader.reports.html, grader.commands.release, grader.commands.selftest  # noqa\n"
         "from grader.engine.course import load_course\n"
         "from grader.engine.examples import ExampleBook\n"
-        "from grader.engine.course import course_secret\n"
+        "from grader.engine.fingerprint import course_secret\n"
         "course, digest = load_course(), hashlib.sha256()\n"
         "for book in (ExampleBook(), ExampleBook(course_secret)):\n"
         "    for exercise in course.exercises:\n"

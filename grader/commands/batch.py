@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader import __version__
-from grader.engine.course import Course, course_fingerprint
+from grader.engine.course import Course
+from grader.engine.fingerprint import course_fingerprint
 from grader.engine.results import ExerciseResult, Report
 
 CANVAS_NAME = re.compile(r"^(?P<student>[a-z0-9]+)_(?:late_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<original>.+)$", re.I)
@@ -491,14 +492,14 @@ class _FaultWatch:
 def preflight(zygote, device: str, workdir: Path, limits=None) -> None:
     """Start one worker with nothing to load, as every submission's would start: if the
     sandbox or the device cannot work, say so once, before grading anything."""
-    from grader.sandbox.client import Limits, Worker, WorkerConfig
+    from grader.sandbox.client import Limits, WorkerClient, WorkerConfig
 
     empty = workdir / "preflight"
     (empty / "submission").mkdir(parents=True, exist_ok=True)
     (empty / "scratch").mkdir(exist_ok=True)
     config = WorkerConfig(submission_dir=str(empty / "submission"), scratch_dir=str(empty / "scratch"),
                           modules=[], device=device)
-    worker = Worker(zygote, config, limits or Limits(), references=lambda name: None)
+    worker = WorkerClient(zygote, config, limits or Limits(), references=lambda name: None)
     worker.close()
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
+
+from grader.sandbox.client import StudentRaised
 
 # (rtol, atol) against a float64 reference, by the dtype the student computed in.
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -129,49 +132,78 @@ def expect_close(
     default_rtol, default_atol = tolerance(dtype or got.dtype, scale)
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
+    mismatch = locate_mismatch(got, expected, rtol, atol)
+    if mismatch is not None:
+        raise CheckFailed(mismatch.headline(what), hint=hint, details=mismatch.details())
+
+
+@dataclass
+class Mismatch:
+    """Where a result is farthest outside the tolerance, and how far."""
+
+    count: int
+    total: int
+    index: str
+    expected: float
+    got: float
+    rtol: float
+    atol: float
+
+    @property
+    def error(self) -> float:
+        return abs(self.got - self.expected)
+
+    def headline(self, what: str) -> str:
+        if not math.isfinite(self.got):
+            return f"{what} has {_fmt(self.got)} at {self.index} where {_fmt(self.expected)} was expected"
+        shown_expected, shown_got = _distinct(self.expected, self.got)
+        return (
+            f"{what}: {self.count} of {self.total} values are off; the largest error is "
+            f"{_fmt(self.error)} at {self.index}: expected {shown_expected}, got {shown_got}"
+        )
+
+    def details(self) -> dict[str, Any]:
+        delta = self.error
+        relative = delta / abs(self.expected) if self.expected != 0.0 and math.isfinite(delta) else math.inf
+        return {
+            "mismatched": self.count,
+            "total": self.total,
+            "max_abs_error": delta if math.isfinite(delta) else None,
+            "max_rel_error": relative if math.isfinite(relative) else None,
+            "index": self.index,
+            "expected": self.expected if math.isfinite(self.expected) else str(self.expected),
+            "got": self.got if math.isfinite(self.got) else str(self.got),
+            "atol": self.atol,
+            "rtol": self.rtol,
+        }
+
+
+def locate_mismatch(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float) -> Mismatch | None:
+    """The worst entry outside ``atol + rtol * |expected|`` (same-shape tensors), or None.
+
+    NaN matches NaN and an infinity the same infinity; anything else non-finite is the worst.
+    """
     actual = got.detach().to(torch.float64)
     wanted = expected.detach().to(torch.float64)
     within = _within(actual, wanted, rtol, atol)
     if bool(within.all()):  # the usual case (an empty result too): no NaN or infinity to excuse
-        return
+        return None
     both_nan = torch.isnan(actual) & torch.isnan(wanted)
     same_inf = torch.isinf(actual) & torch.isinf(wanted) & (actual == wanted)
-    ok = within | both_nan | same_inf
-    if bool(ok.all()):
-        return
-    bad = ~ok
+    bad = ~(within | both_nan | same_inf)
+    if not bool(bad.any()):
+        return None
     error = (actual - wanted).abs()
     error = torch.where(torch.isfinite(error), error, torch.full_like(error, math.inf))
-    scored = torch.where(bad, error, torch.full_like(error, -1.0))
-    worst = int(scored.flatten().argmax())
-    expected_value = float(wanted.flatten()[worst])
-    got_value = float(actual.flatten()[worst])
-    count = int(bad.sum())
-    where = _index(worst, got.shape)
-    delta = abs(got_value - expected_value)
-    relative = delta / abs(expected_value) if expected_value not in (0.0,) and math.isfinite(delta) else math.inf
-    if not math.isfinite(got_value):
-        headline = f"{what} has {_fmt(got_value)} at {where} where {_fmt(expected_value)} was expected"
-    else:
-        shown_expected, shown_got = _distinct(expected_value, got_value)
-        headline = (
-            f"{what}: {count} of {got.numel()} values are off; the largest error is "
-            f"{_fmt(delta)} at {where}: expected {shown_expected}, got {shown_got}"
-        )
-    raise CheckFailed(
-        headline,
-        hint=hint,
-        details={
-            "mismatched": count,
-            "total": got.numel(),
-            "max_abs_error": delta if math.isfinite(delta) else None,
-            "max_rel_error": relative if math.isfinite(relative) else None,
-            "index": where,
-            "expected": expected_value if math.isfinite(expected_value) else str(expected_value),
-            "got": got_value if math.isfinite(got_value) else str(got_value),
-            "atol": atol,
-            "rtol": rtol,
-        },
+    worst = int(torch.where(bad, error, torch.full_like(error, -1.0)).flatten().argmax())
+    return Mismatch(
+        count=int(bad.sum()),
+        total=got.numel(),
+        index=_index(worst, got.shape),
+        expected=float(wanted.flatten()[worst]),
+        got=float(actual.flatten()[worst]),
+        rtol=rtol,
+        atol=atol,
     )
 
 
@@ -207,37 +239,9 @@ def expect_true(condition: bool, message: str, *, hint: str = "") -> None:
         raise CheckFailed(message, hint=hint)
 
 
-def expect_diagnosed(check: Callable[[], None], diagnose: Callable[[], None]) -> None:
-    """``check()`` (some ``expect_*`` calls); when it fails, ``diagnose()`` may fail first, better.
-
-    ``diagnose`` names a known mistake that a wrong result matches, or returns and lets the
-    failure of ``check`` stand. It costs extra reference computations, so it runs only
-    for a result that fails ``check``: a right result is never diagnosed (nor blamed for
-    also resembling a wrong formula). While ``grader release`` records the reference's
-    results for a hand-out, it always runs, first, so that its reference calls are
-    recorded and the hand-out can name the mistake too.
-    """
-    from grader.engine.recording import MODE
-
-    if MODE["mode"] == "record":
-        diagnose()
-        check()
-        return
-    try:
-        check()
-    except CheckFailed as failure:
-        unexplained = failure
-    else:
-        return
-    diagnose()  # outside the handler, so that a better failure does not chain to the first
-    raise unexplained
-
-
 @contextlib.contextmanager
 def expect_raises(exception: type[BaseException], situation: str) -> Iterator[None]:
     """The block (a student call) must raise ``exception``; ``situation`` says when."""
-    from grader.sandbox.client import StudentRaised
-
     try:
         yield
     except StudentRaised as raised:
@@ -253,86 +257,9 @@ def expect_raises(exception: type[BaseException], situation: str) -> Iterator[No
     )
 
 
-def expect_gradients(student: Any, *args: Any, scale: float = 1.0, **kwargs: Any) -> None:
-    """Gradients of the student's function match the reference's, for every floating input.
-
-    The worker backpropagates a random cotangent through the student's outputs; the
-    reference does the same with the same cotangent in float64.
-    """
-    from grader.engine.course import argument_names
-    from grader.engine.recording import reference_call
-    from grader.sandbox.client import tensors_in
-
-    outputs, grads, cotangents = student.gradients(*args, **kwargs)
-    names = argument_names(student.reference, args, kwargs)
-    args64, kwargs64 = in_float64(*args, **kwargs)
-    ref_outputs = tensors_in(reference_call(student.name, student.reference, *args64, **kwargs64))
-    got_outputs = tensors_in(outputs)
-    if len(got_outputs) != len(ref_outputs) or len(cotangents) != len(got_outputs):
-        raise CheckFailed(f"returned {len(got_outputs)} tensors, expected {len(ref_outputs)}")
-    for ref, got in zip(ref_outputs, got_outputs):
-        expect_shape(got, ref.shape)
-    reference = student.reference
-
-    def reference_vjp(args: tuple, kwargs: dict, cotangents: list) -> list:
-        """The reference's float64 input gradients for these output cotangents."""
-        leaves, ref_args, ref_kwargs = _float64_leaves(args, kwargs)
-        pairs = [
-            (ref, cot.to(torch.float64))
-            for ref, cot in zip(tensors_in(reference(*ref_args, **ref_kwargs)), cotangents)
-            if ref.requires_grad
-        ]
-        from grader.sandbox.vjp import vjp
-
-        wanted = [leaf for leaf in leaves if leaf is not None]
-        found = iter(vjp([r for r, _ in pairs], wanted, [c for _, c in pairs]))
-        return [
-            None if leaf is None else _zeros_if_none(next(found), leaf) for leaf in leaves
-        ]
-
-    expected_grads = reference_call(f"{student.name} (gradients)", reference_vjp, args, kwargs, list(cotangents))
-    for index, expected in enumerate(expected_grads):
-        if expected is None:
-            continue
-        got = grads[index] if index < len(grads) else None
-        name = names[index] if index < len(names) else f"input {index}"
-        if got is None:
-            if bool((expected == 0).all()):
-                continue
-            raise CheckFailed(
-                f"no gradient reaches `{name}`: it is not connected to the output",
-                hint="every floating input must influence the result through torch operations "
-                "(no .detach(), no in-place writes into a tensor made with torch.zeros)",
-            )
-        expect_close(got, expected, what=f"the gradient with respect to `{name}`", scale=scale)
-
-
-def _zeros_if_none(gradient: Any, leaf: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(leaf).detach() if gradient is None else gradient.detach()
-
-
-def _float64_leaves(args: tuple, kwargs: dict) -> tuple[list, tuple, dict]:
-    """Copies of the arguments in float64; floating tensors become grad-requiring leaves."""
-    leaves: list = []
-
-    def convert(node: Any) -> Any:
-        if not isinstance(node, torch.Tensor):
-            return node
-        if node.is_floating_point():
-            leaf = node.detach().to(torch.float64).requires_grad_(True)
-            leaves.append(leaf)
-            return leaf
-        leaves.append(None)
-        return node
-
-    new_args = _map(convert, args)
-    new_kwargs = _map(convert, kwargs)
-    return leaves, new_args, new_kwargs
-
-
 def in_float64(*args: Any, **kwargs: Any) -> tuple[tuple, dict]:
     """The arguments with floating tensors cast to float64 (for computing references), all detached."""
-    return _map(_detached_float64, args), _map(_detached_float64, kwargs)
+    return map_leaves(_detached_float64, args), map_leaves(_detached_float64, kwargs)
 
 
 def _detached_float64(node: Any) -> Any:
@@ -341,12 +268,12 @@ def _detached_float64(node: Any) -> Any:
     return node.detach().to(torch.float64) if node.is_floating_point() else node.detach()
 
 
-def _map(function: Any, node: Any) -> Any:
+def map_leaves(function: Any, node: Any) -> Any:
     """``function`` applied to every leaf of nested tuples, lists and dicts (rebuilt as plain ones)."""
     if isinstance(node, tuple):
-        return tuple(_map(function, v) for v in node)
+        return tuple(map_leaves(function, v) for v in node)
     if isinstance(node, list):
-        return [_map(function, v) for v in node]
+        return [map_leaves(function, v) for v in node]
     if isinstance(node, dict):
-        return {k: _map(function, v) for k, v in node.items()}
+        return {k: map_leaves(function, v) for k, v in node.items()}
     return function(node)

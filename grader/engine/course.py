@@ -1,4 +1,4 @@
-"""How a course is written down: exercises, their checks, and the student's function.
+"""How a course is written down: exercises and their checks.
 
 A concept's checks module (``grader/concepts/<concept>/checks.py``) declares each exercise with
 :func:`exercise` and attaches named checks to it::
@@ -10,7 +10,7 @@ A concept's checks module (``grader/concepts/<concept>/checks.py``) declares eac
         expect_close(student(x).sum(-1), torch.ones(x.shape[:-1]))
 
 Keyword arguments after the check's settings are hypothesis strategies; the engine
-draws the inputs, calls the check with ``student`` (a :class:`Student`) and the drawn
+draws the inputs, calls the check with ``student`` (a :class:`~grader.engine.student.Student`) and the drawn
 values, and reports the smallest failing input. A check fails by raising
 :class:`~grader.engine.compare.CheckFailed` (the ``expect_*`` helpers do this). Nothing here
 knows about transformers: that is the checks modules' business.
@@ -18,19 +18,13 @@ knows about transformers: that is the checks modules' business.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 import pkgutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from hypothesis.strategies import SearchStrategy
-
-from grader import __version__
-from grader.engine.compare import CheckFailed, device_of
-from grader.sandbox.client import tensors_in
 
 
 @dataclass
@@ -201,57 +195,6 @@ class Course:
 
 
 _declared: list[Exercise] = []
-_run = {"device": "cpu"}
-
-
-def run_device() -> str:
-    """The device this grading run places inputs on (``cpu`` or ``cuda:0``).
-
-    Inputs built by strategies live on the CPU and are moved there by the sandbox;
-    pass ``device=run_device()`` where a function takes a device argument.
-    """
-    return _run["device"]
-
-
-def requested_device() -> str:
-    """The device to pass where a function takes a ``device`` argument.
-
-    On a GPU run, the run device. On the CPU, ``meta`` (tensors with a shape and a dtype
-    but no values): a function that ignores its ``device`` argument and builds its result
-    on the CPU is then caught without a GPU (the engine fails any result that is not on
-    the requested device).
-    """
-    return "meta" if _run["device"] == "cpu" else _run["device"]
-
-
-def call_on_requested_device(student: "Student", *args: Any, **kwargs: Any) -> Any:
-    """``student(*args, device=requested_device(), **kwargs)``; None when the call failed only
-    because meta tensors hold no values (``.item()``, a copy to the CPU): a function that
-    ignored ``device`` would have computed on the CPU and not met a meta tensor at all."""
-    from grader.sandbox.client import StudentRaised
-
-    device = requested_device()
-    try:
-        return student(*args, device=device, **kwargs)
-    except StudentRaised as raised:
-        if device == "meta" and "meta" in raised.message.lower():
-            return None
-        raise
-
-
-def reference_folders() -> list[Path]:
-    """Where the reference solutions (the ``solutions`` package) live; none in a student hand-out."""
-    try:
-        import solutions
-    except ImportError:
-        return []
-    return [Path(p).resolve() for p in solutions.__path__]
-
-
-def set_run_device(device: str) -> None:
-    _run["device"] = device
-
-
 def exercise(
     name: str,
     *,
@@ -287,133 +230,3 @@ def load_course(package: str = "grader.concepts") -> Course:
         positions[info.name] = float(getattr(module, "POSITION", 100))
     unique = list({id(e): e for e in exercises}.values())
     return Course(unique, positions)
-
-
-# ------------------------------------------------------------------------------ calls
-
-
-@dataclass
-class Mutation:
-    """A call that changed one of its inputs in place."""
-
-    function: str
-    argument: str
-
-
-class Student:
-    """The student's function as the checks see it: called in the sandbox.
-
-    Calling it returns the decoded result (tensors on the CPU). The engine verifies on
-    every call that returned tensors live on the inputs' device and records inputs
-    changed in place. :meth:`gradients` also returns the gradient of a random
-    projection of the outputs with respect to every floating input.
-    """
-
-    def __init__(self, session: Any, name: str, reference: Callable) -> None:
-        self._session = session
-        self.name = name
-        self.reference = reference
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(args, kwargs, grad=False)
-
-    def gradients(self, *args: Any, **kwargs: Any) -> tuple[Any, list, list]:
-        """``(outputs, input_grads, cotangents)``; grads align with :func:`tensor_arguments`."""
-        value, (grads, info), cotangents = self._call(args, kwargs, grad=True)
-        if info.get("differentiable_outputs", 0) == 0 and info.get("outputs", 0) > 0:
-            raise CheckFailed(
-                "the output is not differentiable (it has no grad_fn): avoid .detach(), .item(), "
-                "NumPy round trips and building new tensors from Python numbers",
-                hint="autograd must flow from the output back to every floating input",
-            )
-        return value, grads, cotangents
-
-    def _call(self, args: tuple, kwargs: dict, grad: bool) -> Any:
-        result = self._session.call(self.name, args, kwargs, grad=grad)
-        expected = self._session.expected_device(args, kwargs)
-        asked = kwargs.get("device") if not tensors_in((args, kwargs)) else None
-        for tensor in tensors_in(result.value):
-            info = result.infos.get(id(tensor))
-            if info is not None and device_of(info.device) != expected:
-                if asked is not None:
-                    raise CheckFailed(
-                        f"returned a tensor on {info.device} when asked for device={str(asked)!r}",
-                        hint="pass device=device to every tensor you create (torch.arange(..., device=device), "
-                        "torch.ones(..., device=device)); never move the result with .cpu() or .to()",
-                    )
-                raise CheckFailed(
-                    f"returned a tensor on {info.device} for inputs on {expected}",
-                    hint="create new tensors with device=x.device (or x.new_zeros, torch.zeros_like); "
-                    "never call .cpu() or .cuda() on results",
-                )
-        return result.value
-
-
-def argument_names(function: Callable, args: tuple, kwargs: dict) -> list[str]:
-    """Names of the tensors among ``args``/``kwargs`` in wire order, e.g. ``state[0]``."""
-    import torch
-
-    try:
-        bound = inspect.signature(function).bind_partial(*args, **kwargs).arguments
-        named = list(bound.items())
-    except (TypeError, ValueError):
-        named = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-    order = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-    # The wire order is positional arguments, then keywords; map each to its parameter name.
-    position_names = [name for name, _ in named][: len(args)]
-    names: list[str] = []
-
-    def walk(label: str, node: Any) -> None:
-        if isinstance(node, torch.Tensor):
-            names.append(label)
-        elif isinstance(node, (list, tuple)):
-            for i, item in enumerate(node):
-                walk(f"{label}[{i}]", item)
-        elif isinstance(node, dict):
-            for key, item in node.items():
-                walk(f"{label}[{key!r}]", item)
-
-    for i, (label, value) in enumerate(order):
-        walk(position_names[i] if i < len(position_names) else label, value)
-    return names
-
-
-def course_secret() -> bytes | None:
-    """What the official examples are drawn from: kept with the course, never in a hand-out.
-
-    A digest of the reference solutions' sources (which no hand-out ships), and of
-    ``$GRADER_SECRET`` where the instructor sets one (to draw anew without touching the
-    reference, e.g. for a new term). None where the reference is absent (a hand-out),
-    which then uses the public draw it recorded.
-    """
-    import os
-
-    folders = reference_folders()
-    if not folders:
-        return None
-    digest = hashlib.sha256(b"transformer-grader official examples\0")
-    digest.update(os.environ.get("GRADER_SECRET", "").encode() + b"\0")
-    for root in folders:
-        for file in sorted(root.rglob("*.py")):
-            digest.update(file.read_bytes())
-    return digest.digest()
-
-
-def course_fingerprint() -> str:
-    """Changes whenever the grader, a check or a reference changes, or what draws and
-    keeps the examples (hypothesis, torch, Python, the course's secret)."""
-    import platform
-
-    import hypothesis
-    import torch
-
-    import grader
-
-    versions = f"{__version__}|{hypothesis.__version__}|{torch.__version__}|{platform.python_version()}"
-    digest = hashlib.sha256(versions.encode())
-    digest.update(hashlib.sha256(course_secret() or b"").digest())
-    # In a student hand-out there is no reference: its recorded results are inside grader/.
-    for root in [Path(grader.__file__).parent, *reference_folders()]:
-        for file in sorted(root.rglob("*.py")):
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]

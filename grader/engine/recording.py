@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from grader.engine.examples import dumps, fresh_copy
+from grader.engine.values import dumps, fresh_copy
 from grader.sandbox.client import CannotAnswer
 
 MODE = {"mode": "live"}  # live | record | replay

@@ -200,7 +200,7 @@ class WorkerConfig:
         }
 
 
-class Worker:
+class WorkerClient:
     """A running worker: call student functions in it, with hard deadlines."""
 
     def __init__(
@@ -561,7 +561,7 @@ def _reason(failure: BaseException) -> str:
     return failure.message if isinstance(failure, WorkerFailure) else str(failure) or type(failure).__name__
 
 
-def close_all(workers: list[Worker]) -> None:
+def close_all(workers: list[WorkerClient]) -> None:
     """Close these workers and reap the running ones with one request to the zygote
     (those that died were reaped when they did)."""
     running = [worker for worker in workers if worker.alive]
