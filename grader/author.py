@@ -27,7 +27,14 @@ from grader.engine.compare import (
 )
 from grader.engine.course import exercise
 from grader.engine.devices import call_on_requested_device, requested_device, run_device
-from grader.engine.diagnose import expect_close_or_named, expect_diagnosed, matches, named_mistake
+from grader.engine.diagnose import (
+    expect_close_or_named,
+    expect_diagnosed,
+    exact_mistake,
+    expect_equal_or_named,
+    matches,
+    named_mistake,
+)
 from grader.engine.gradients import expect_gradients
 from grader.engine.mistakes import Mutant
 from grader.sandbox.client import StudentRaised
@@ -40,12 +47,14 @@ __all__ = [
     "StudentRaised",
     "Unsupported",
     "call_on_requested_device",
+    "exact_mistake",
     "exercise",
     "expect_close",
     "expect_close_or_named",
     "expect_diagnosed",
     "expect_dtype",
     "expect_equal",
+    "expect_equal_or_named",
     "expect_gradients",
     "expect_raises",
     "expect_shape",

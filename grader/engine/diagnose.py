@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Union
 
 import torch
 
-from grader.engine.compare import CheckFailed, expect_close, tolerance
+from grader.engine.compare import CheckFailed, expect_close, expect_equal, tolerance
 from grader.engine.recording import MODE
 
 Candidate = Union[torch.Tensor, Callable[[], torch.Tensor]]
@@ -45,14 +45,19 @@ def expect_diagnosed(check: Callable[[], None], diagnose: Callable[[], None]) ->
     raise unexplained
 
 
-def matches(got: Any, candidate: torch.Tensor, *, scale: float = 10.0, dtype: torch.dtype | None = None) -> bool:
+def matches(
+    got: Any, candidate: torch.Tensor, *, scale: float = 10.0, dtype: torch.dtype | None = None,
+    atol: float | None = None,
+) -> bool:
     """Is ``got`` what ``candidate`` is, within ``scale`` times the tolerance of ``dtype``
-    (default: ``got``'s own)? Loose on purpose: it only ever explains a failure."""
+    (default: ``got``'s own; ``atol`` raises the absolute part to at least ``scale * atol``)?
+    Loose on purpose: it only ever explains a failure."""
     if not isinstance(got, torch.Tensor) or not isinstance(candidate, torch.Tensor):
         return False
     if tuple(got.shape) != tuple(candidate.shape):
         return False
-    rtol, atol = tolerance(dtype or got.dtype, scale)
+    rtol, default_atol = tolerance(dtype or got.dtype, scale)
+    atol = default_atol if atol is None else max(default_atol, scale * atol)
     actual, wanted = got.detach().to(torch.float64), candidate.detach().to(torch.float64)
     return bool(torch.allclose(actual, wanted, rtol=rtol, atol=atol, equal_nan=True))
 
@@ -64,18 +69,20 @@ def named_mistake(
     *,
     scale: float = 10.0,
     dtype: torch.dtype | None = None,
+    atol: float | None = None,
 ) -> str | None:
-    """The message of the first mistake whose result ``got`` matches, skipping the mistakes
-    this input cannot tell apart from ``expected`` (and those it cannot even build)."""
+    """The message of the first mistake whose result ``got`` matches (:func:`matches`),
+    skipping the mistakes this input cannot tell apart from ``expected`` (and those it
+    cannot even build)."""
     dtype = dtype or (got.dtype if isinstance(got, torch.Tensor) else None)
     for message, candidate in mistakes() if callable(mistakes) else mistakes:
         try:
             built = candidate() if callable(candidate) else candidate
         except (RuntimeError, ValueError, IndexError):  # a mistake these shapes cannot make
             continue
-        if matches(expected, built, scale=scale, dtype=dtype):
+        if matches(expected, built, scale=scale, dtype=dtype, atol=atol):
             continue  # the mistake makes no difference on this input
-        if matches(got, built, scale=scale, dtype=dtype):
+        if matches(got, built, scale=scale, dtype=dtype, atol=atol):
             return message
     return None
 
@@ -90,15 +97,49 @@ def expect_close_or_named(
     scale: float = 1.0,
     match_scale: float = 10.0,
     dtype: torch.dtype | None = None,
+    atol: float | None = None,
+    otherwise: str = "",
 ) -> None:
     """:func:`~grader.engine.compare.expect_close`; when it fails, the message goes on to name
     the known mistake the result matches (:func:`named_mistake`, within ``match_scale``
     times the comparison's tolerance), e.g. "... expected 0.5, got 0.47. This is the
-    unbiased variance: ...". ``mistakes`` may be a function, built only on a failure."""
+    unbiased variance: ...", or says ``otherwise`` when none does. ``mistakes`` may be a
+    function, built only on a failure."""
     try:
-        expect_close(got, expected, what=what, hint=hint, scale=scale, dtype=dtype)
+        expect_close(got, expected, what=what, hint=hint, scale=scale, dtype=dtype, atol=atol)
     except CheckFailed as failure:
-        message = named_mistake(got, expected, mistakes, scale=match_scale * scale, dtype=dtype)
+        message = named_mistake(got, expected, mistakes, scale=match_scale * scale, dtype=dtype, atol=atol)
+        message = message or otherwise
+        if not message:
+            raise
+        raise CheckFailed(f"{failure.message}. {message}", hint=failure.hint, details=failure.details) from None
+
+
+def exact_mistake(got: Any, mistakes: Mistakes | Callable[[], Mistakes]) -> str | None:
+    """The message of the first mistake whose result ``got`` is exactly (shape, dtype and values),
+    for exact results: layouts, masks, indices."""
+    for message, candidate in mistakes() if callable(mistakes) else mistakes:
+        built = candidate() if callable(candidate) else candidate
+        if isinstance(got, torch.Tensor) and got.shape == built.shape and got.dtype == built.dtype:
+            if torch.equal(got, built):
+                return message
+    return None
+
+
+def expect_equal_or_named(
+    got: Any,
+    expected: torch.Tensor,
+    mistakes: Mistakes | Callable[[], Mistakes],
+    *,
+    what: str = "the output",
+    hint: str = "",
+) -> None:
+    """:func:`~grader.engine.compare.expect_equal`; when it fails, the message names the first
+    known mistake whose result ``got`` is exactly (:func:`exact_mistake`)."""
+    try:
+        expect_equal(got, expected, what=what, hint=hint)
+    except CheckFailed as failure:
+        message = exact_mistake(got, mistakes)
         if message is None:
             raise
         raise CheckFailed(f"{failure.message}. {message}", hint=failure.hint, details=failure.details) from None

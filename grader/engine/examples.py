@@ -17,17 +17,13 @@ earns nothing officially, and the official grade is still the same on every run.
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import hashlib
-import io
 import os
 import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import hypothesis
-import torch
 from hypothesis import HealthCheck, Phase, given, settings
 
 from grader.engine import strategies

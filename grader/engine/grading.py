@@ -10,7 +10,6 @@ strict way only if that fails: see :meth:`ExerciseGrader.grade`.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from grader.engine.checking import CheckRunner
 from grader.engine.course import Course, Exercise

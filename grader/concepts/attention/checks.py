@@ -10,9 +10,9 @@ import torch
 from hypothesis import strategies as st
 
 from grader.author import (
-    CheckFailed,
     exercise,
     expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_gradients,
     expect_shape,
@@ -52,36 +52,6 @@ def _ref64(function: Callable, *args, **kwargs):
     """The reference, computed in float64 from the same inputs."""
     args64, kwargs64 = in_float64(*args, **kwargs)
     return function(*args64, **kwargs64)
-
-
-def _loosely_close(got: torch.Tensor, candidate: torch.Tensor) -> bool:
-    """Does ``got`` match an alternative (wrong) formula? Used only to explain a failure."""
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(candidate.shape):
-        return False
-    rtol, atol = tolerance(got.dtype, 10.0)
-    got64 = got.detach().to(torch.float64)
-    return bool(torch.allclose(got64, candidate.to(torch.float64), rtol=rtol, atol=atol, equal_nan=True))
-
-
-def _close_or_explain(
-    got,
-    expected: torch.Tensor,
-    *,
-    what: str,
-    hint: str = "",
-    explanations: Callable[[], list[tuple[str, torch.Tensor]]] = lambda: [],
-    scale: float = 1.0,
-) -> None:
-    """``expect_close``; when it fails, say which classic mistake the result matches."""
-    try:
-        expect_close(got, expected, what=what, hint=hint, scale=scale)
-    except CheckFailed as failure:
-        if isinstance(got, torch.Tensor):
-            for message, candidate in explanations():
-                if _loosely_close(got, candidate):
-                    raise CheckFailed(f"{failure.message}. {message}", hint=failure.hint,
-                                      details=failure.details) from None
-        raise
 
 
 def _one_true_per_row(shape, seed: int, p_true: float = 0.5) -> torch.Tensor:
@@ -141,8 +111,8 @@ def softmax_matches_reference(student, case):
     got = student(case.x, case.dim)
     expect_shape(got, case.x.shape)
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, _ref64(ref.softmax, case.x, case.dim), what="softmax(x, dim)",
-                      explanations=_softmax_explanations(case))
+    expect_close_or_named(got, _ref64(ref.softmax, case.x, case.dim), _softmax_explanations(case),
+                          what="softmax(x, dim)")
 
 
 @softmax.check(
@@ -357,9 +327,9 @@ def _check_attention(student, case: AttentionCase, what: str = "") -> tuple[torc
     expect_shape(out, ref_out.shape, "the output")
     expect_dtype(weights, case.q.dtype, "the weights")
     expect_dtype(out, case.q.dtype, "the output")
-    _close_or_explain(weights, ref_weights, what=f"the weights{what}", hint=SCALE_HINT,
-                      explanations=_weights_explanations(case))
-    _close_or_explain(out, ref_out, what=f"the output{what}", hint="output = weights @ v")
+    expect_close_or_named(weights, ref_weights, _weights_explanations(case), what=f"the weights{what}",
+                          hint=SCALE_HINT)
+    expect_close(out, ref_out, what=f"the output{what}", hint="output = weights @ v")
     return out, weights
 
 
@@ -431,8 +401,7 @@ def sdpa_masks(student, case):
 def sdpa_scale(student, case):
     _, weights = expect_tuple(student(case.q, case.k, case.v), 2, "the result (output, weights)")
     _, ref_weights = _ref64(ref.scaled_dot_product_attention, case.q, case.k, case.v)
-    _close_or_explain(weights, ref_weights, what="the weights", hint=SCALE_HINT,
-                      explanations=_weights_explanations(case))
+    expect_close_or_named(weights, ref_weights, _weights_explanations(case), what="the weights", hint=SCALE_HINT)
 
 
 @sdpa.check(

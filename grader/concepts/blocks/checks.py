@@ -25,14 +25,15 @@ from grader.author import (
     StudentRaised,
     exercise,
     expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_gradients,
     expect_shape,
     expect_tensor,
     expect_true,
     in_float64,
+    matches,
     strategies as gs,
-    tolerance,
 )
 from solutions import blocks as ref
 
@@ -458,31 +459,6 @@ def decoder_mistakes(case: DecoderCase, params: dict[str, torch.Tensor]) -> Mist
     return found
 
 
-def _loosely_close(got: torch.Tensor, candidate: torch.Tensor, dtype: torch.dtype) -> bool:
-    if tuple(got.shape) != tuple(candidate.shape):
-        return False
-    rtol, atol = tolerance(dtype, 10 * SCALE)
-    return bool(torch.allclose(got.detach().to(torch.float64), candidate, rtol=rtol, atol=atol, equal_nan=True))
-
-
-def _close_or_explain(got: torch.Tensor, expected: torch.Tensor, *, what: str, hint: str,
-                      mistakes: Callable[[], Mistakes]) -> None:
-    """``expect_close``; when it fails, name the classic mistake the result matches (if any)."""
-    try:
-        expect_close(got, expected, what=what, hint=hint, scale=SCALE)
-    except CheckFailed as failure:
-        for message, build in mistakes():
-            try:
-                candidate = build()
-            except (RuntimeError, ValueError):  # a mistake these shapes cannot even make
-                continue
-            if _loosely_close(expected, candidate, got.dtype):
-                continue  # the mistake makes no difference on this input
-            if _loosely_close(got, candidate, got.dtype):
-                raise CheckFailed(f"{failure.message}. {message}", hint=hint, details=failure.details) from None
-        raise
-
-
 def _shape_of(mask: torch.Tensor | None) -> str:
     return "None" if mask is None else str(list(mask.shape))
 
@@ -508,8 +484,8 @@ def _check_encoder(student, case: EncoderCase, against: str) -> None:
     got = _call(student, (case.x, params, case.num_heads), case.kwargs(), ENCODER_HINT)
     expect_shape(got, case.x.shape, "the output ([B, L, D])")
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, reference_encoder(case, params), what=f"the output (compared with {against})",
-                      hint=ENCODER_HINT, mistakes=lambda: encoder_mistakes(case, params))
+    expect_close_or_named(got, reference_encoder(case, params), lambda: encoder_mistakes(case, params),
+                          what=f"the output (compared with {against})", hint=ENCODER_HINT, scale=SCALE)
 
 
 def _check_decoder(student, case: DecoderCase, against: str) -> None:
@@ -517,8 +493,8 @@ def _check_decoder(student, case: DecoderCase, against: str) -> None:
     got = _call(student, (case.x, case.memory, params, case.num_heads), case.kwargs(), DECODER_HINT)
     expect_shape(got, case.x.shape, "the output ([B, L, D], the shape of x, not of memory)")
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, reference_decoder(case, params), what=f"the output (compared with {against})",
-                      hint=DECODER_HINT, mistakes=lambda: decoder_mistakes(case, params))
+    expect_close_or_named(got, reference_decoder(case, params), lambda: decoder_mistakes(case, params),
+                          what=f"the output (compared with {against})", hint=DECODER_HINT, scale=SCALE)
 
 
 _DTYPE_EDGES = {
@@ -595,7 +571,7 @@ def _expect_identity(got: torch.Tensor, x: torch.Tensor, params: dict[str, torch
         normed = expected
         for k in range(1, norm_count + 1):
             normed = F.layer_norm(normed, (x.shape[-1],), p[f"norm{k}_weight"], p[f"norm{k}_bias"], eps)
-        if _loosely_close(got, normed, got.dtype):
+        if matches(got, normed, scale=10 * SCALE):
             chain = "(".join(f"LN{k}" for k in range(norm_count, 0, -1)) + "(x" + ")" * norm_count
             raise CheckFailed(
                 f"{failure.message}. Your output is {chain}: the stream itself goes through the norms (as in "

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from grader.author import (
-    CheckFailed,
     exercise,
     expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_gradients,
     expect_raises,
@@ -31,7 +30,6 @@ from grader.author import (
     expect_tensor,
     in_float64,
     strategies as gs,
-    tolerance,
 )
 from solutions import feedforward as ref
 
@@ -57,32 +55,10 @@ FFN_HINT = (
 # ------------------------------------------------------------------------------ helpers
 
 
-def _ratio(got: torch.Tensor, candidate: torch.Tensor, rtol: float, atol: float) -> float:
-    """How many tolerances apart ``got`` and ``candidate`` are at their worst entry (inf: shapes differ)."""
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(candidate.shape):
-        return float("inf")
-    diff = (got.detach().to(torch.float64) - candidate).abs()
-    ratio = (diff / (atol + rtol * candidate.abs())).nan_to_num(nan=float("inf"))
-    return float(ratio.max()) if ratio.numel() else 0.0
-
-
-def _close_or_explain(got, expected: torch.Tensor, mistakes: Callable[[], list[tuple[str, torch.Tensor]]], *,
-                      what: str, hint: str, scale: float = 1.0) -> None:
-    """``expect_close``; when it fails, name the first classic mistake the result matches.
-
-    The match uses twice the tolerance: the exact and tanh forms are only ~20 tolerances apart
-    in float32 near x = 3, so a looser match could blame the wrong one. A mistake that this
-    input cannot tell from the right answer is skipped.
-    """
-    try:
-        expect_close(got, expected, what=what, hint=hint, scale=scale)
-    except CheckFailed as failure:
-        if isinstance(got, torch.Tensor) and got.is_floating_point():
-            rtol, atol = tolerance(got.dtype, 2.0 * scale)
-            for message, candidate in mistakes():
-                if _ratio(expected, candidate, rtol, atol) > 1.0 and _ratio(got, candidate, rtol, atol) <= 1.0:
-                    raise CheckFailed(f"{failure.message}. {message}", hint=hint, details=failure.details) from None
-        raise
+# A wrong result is matched to a known mistake within twice the tolerance: the exact and tanh
+# forms are only ~20 tolerances apart in float32 near x = 3, so a looser match could blame the
+# wrong one.
+MATCH = 2.0
 
 
 def _sqrt_2_over_pi() -> float:
@@ -146,8 +122,8 @@ def gelu_exact(student, x, form):
     got = expect_tensor(_call_gelu(student, x, form))
     expect_shape(got, x.shape)
     expect_dtype(got, x.dtype)
-    _close_or_explain(got, F.gelu(x.to(torch.float64)), lambda: _gelu_mistakes(x, "none"),
-                      what="gelu(x) compared with F.gelu(x)", hint=EXACT_HINT)
+    expect_close_or_named(got, F.gelu(x.to(torch.float64)), lambda: _gelu_mistakes(x, "none"),
+                          what="gelu(x) compared with F.gelu(x)", hint=EXACT_HINT, match_scale=MATCH)
 
 
 @gelu.check(
@@ -161,8 +137,8 @@ def gelu_tanh(student, x):
     got = expect_tensor(student(x, approximate="tanh"))
     expect_shape(got, x.shape)
     expect_dtype(got, x.dtype)
-    _close_or_explain(got, F.gelu(x.to(torch.float64), approximate="tanh"), lambda: _gelu_mistakes(x, "tanh"),
-                      what="gelu(x, approximate='tanh') compared with F.gelu", hint=TANH_HINT)
+    expect_close_or_named(got, F.gelu(x.to(torch.float64), approximate="tanh"), lambda: _gelu_mistakes(x, "tanh"),
+                          what="gelu(x, approximate='tanh') compared with F.gelu", hint=TANH_HINT, match_scale=MATCH)
 
 
 @gelu.check(
@@ -343,7 +319,8 @@ def _check_ffn(student, case: FeedForwardCase, what: str, hint: str = FFN_HINT) 
     got = expect_tensor(student(*args, **kwargs))
     expect_shape(got, case.x.shape, "the output ([..., D], the shape of x)")
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, _torch_ffn(case), lambda: _ffn_mistakes(case), what=what, hint=hint, scale=2.0)
+    expect_close_or_named(got, _torch_ffn(case), lambda: _ffn_mistakes(case), what=what, hint=hint, scale=2.0,
+                          match_scale=MATCH)
     return got
 
 

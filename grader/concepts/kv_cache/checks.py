@@ -18,7 +18,7 @@ from grader.author import (
     CheckFailed,
     StudentRaised,
     exercise,
-    expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_equal,
     expect_gradients,
@@ -28,7 +28,6 @@ from grader.author import (
     expect_tuple,
     in_float64,
     strategies as gs,
-    tolerance,
 )
 from solutions import kv_cache as ref
 
@@ -150,13 +149,6 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(x, y) for x, y in zip(a, b))
 
 
-def _loosely_close(got, candidate: torch.Tensor) -> bool:
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(candidate.shape):
-        return False
-    rtol, atol = tolerance(got.dtype, 10.0)
-    return bool(torch.allclose(got.detach().to(torch.float64), candidate, rtol=rtol, atol=atol))
-
-
 def _output_mistakes(case: CacheCase) -> list[tuple[str, Callable[[], torch.Tensor]]]:
     """What the usual wrong versions return as the output, with what to tell the student."""
     n = case.q.shape[-2]
@@ -188,14 +180,8 @@ def _output_mistakes(case: CacheCase) -> list[tuple[str, Callable[[], torch.Tens
 
 def _close_or_explain(got, expected: torch.Tensor, case: CacheCase, *, what: str, hint: str = ATTEND_HINT,
                       scale: float = 1.0) -> None:
-    """``expect_close``; when it fails, say which classic mistake the result matches."""
-    try:
-        expect_close(got, expected, what=what, hint=hint, scale=scale)
-    except CheckFailed as failure:
-        for message, build in _output_mistakes(case):
-            if _loosely_close(got, build()):
-                raise CheckFailed(f"{failure.message}. {message}", hint=hint, details=failure.details) from None
-        raise
+    """``expect_close``; when it fails, say which classic mistake of the cache the result matches."""
+    expect_close_or_named(got, expected, lambda: _output_mistakes(case), what=what, hint=hint, scale=scale)
 
 
 def _check_cache(k_all, v_all, case: CacheCase) -> None:

@@ -20,6 +20,7 @@ from grader.author import (
     StudentRaised,
     exercise,
     expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_gradients,
     expect_shape,
@@ -27,7 +28,6 @@ from grader.author import (
     expect_true,
     in_float64,
     strategies as gs,
-    tolerance,
 )
 from solutions import lora as ref
 
@@ -109,13 +109,6 @@ def _merge_case(case: LoraCase) -> MergeCase:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _loosely_close(got, candidate: torch.Tensor) -> bool:
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(candidate.shape):
-        return False
-    rtol, atol = tolerance(got.dtype, 10.0)
-    return bool(torch.allclose(got.detach().to(torch.float64), candidate, rtol=rtol, atol=atol))
-
-
 def _scale_mistakes(r: int, out: int, alpha: float) -> list[tuple[str, float]]:
     """Wrong scales of the update, with what to tell the student."""
     right = alpha / r
@@ -161,17 +154,6 @@ def _linear_mistakes(case: LoraCase) -> list[tuple[str, Callable[[], torch.Tenso
     return found
 
 
-def _close_or_explain(got, expected: torch.Tensor, mistakes: Callable[[], list], *, what: str, hint: str) -> None:
-    """``expect_close``; when it fails, say which classic mistake the result matches."""
-    try:
-        expect_close(got, expected, what=what, hint=hint)
-    except CheckFailed as failure:
-        for message, build in mistakes():
-            if _loosely_close(got, build()):
-                raise CheckFailed(f"{failure.message}. {message}", hint=hint, details=failure.details) from None
-        raise
-
-
 def _shapes(**tensors: torch.Tensor | None) -> str:
     return ", ".join(f"{name} {'None' if t is None else list(t.shape)}" for name, t in tensors.items())
 
@@ -205,7 +187,7 @@ def _check_linear(student, case: LoraCase, what: str = "the output") -> None:
     expect_dtype(got, case.x.dtype, what)
     args64, _ = in_float64(*case.args())
     expected = ref.lora_linear(*args64)
-    _close_or_explain(got, expected, lambda: _linear_mistakes(case), what=what, hint=LINEAR_HINT)
+    expect_close_or_named(got, expected, lambda: _linear_mistakes(case), what=what, hint=LINEAR_HINT)
 
 
 def _merge_mistakes(case: MergeCase) -> list[tuple[str, Callable[[], torch.Tensor]]]:
@@ -229,7 +211,7 @@ def _check_merge(student, case: MergeCase) -> torch.Tensor:
     expect_dtype(got, case.weight.dtype, "the merged weight")
     args64, _ = in_float64(*case.args())
     expected = ref.merge_lora(*args64)
-    _close_or_explain(got, expected, lambda: _merge_mistakes(case), what="the merged weight", hint=MERGE_HINT)
+    expect_close_or_named(got, expected, lambda: _merge_mistakes(case), what="the merged weight", hint=MERGE_HINT)
     return got
 
 

@@ -14,7 +14,6 @@ student is told which one it matches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +23,7 @@ from grader.author import (
     CheckFailed,
     exercise,
     expect_close,
+    expect_close_or_named,
     expect_dtype,
     expect_gradients,
     expect_shape,
@@ -140,6 +140,10 @@ def rms_cases(draw, weights=(True, False), dtypes=None, scales=(0.5, 2.0), eps=(
 
 
 # ------------------------------------------------------------------------------ oracles and mistakes
+
+
+# A wrong result is matched to a known mistake within four times the comparison's tolerance.
+MATCH = 4.0
 
 
 def _torch_layer_norm(case: NormCase) -> torch.Tensor:
@@ -266,40 +270,6 @@ def _rms_norm_mistakes(case: RmsCase) -> list[tuple[str, torch.Tensor]]:
     return found
 
 
-def _ratio(got: torch.Tensor, candidate: torch.Tensor, rtol: float, atol: float) -> float:
-    """How many tolerances apart ``got`` and ``candidate`` are at their worst entry (inf: shapes differ)."""
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(candidate.shape):
-        return float("inf")
-    diff = (got.detach().to(torch.float64) - candidate).abs()
-    allowed = atol + rtol * candidate.abs()
-    ratio = (diff / allowed).nan_to_num(nan=float("inf"))
-    return float(ratio.max()) if ratio.numel() else 0.0
-
-
-def _close_or_explain(got, expected: torch.Tensor, mistakes: Callable[[], list[tuple[str, torch.Tensor]]], *,
-                      what: str, hint: str, scale: float = 1.0, atol: float | None = None, otherwise: str = "") -> None:
-    """``expect_close``; when it fails, name the first classic mistake the result matches.
-
-    A mistake that this input cannot tell from the right answer is skipped (it explains
-    nothing); ``otherwise`` is added when no listed mistake matches.
-    """
-    try:
-        expect_close(got, expected, what=what, hint=hint, scale=scale, atol=atol)
-    except CheckFailed as failure:
-        explanation = otherwise
-        if isinstance(got, torch.Tensor) and got.is_floating_point():
-            rtol, default_atol = tolerance(got.dtype, 4.0 * scale)
-            close_atol = default_atol if atol is None else max(default_atol, 4.0 * atol)
-            for message, candidate in mistakes():
-                distinct = _ratio(expected, candidate, rtol, close_atol) > 1.0
-                if distinct and _ratio(got, candidate, rtol, close_atol) <= 1.0:
-                    explanation = message
-                    break
-        if not explanation:
-            raise
-        raise CheckFailed(f"{failure.message}. {explanation}", hint=hint, details=failure.details) from None
-
-
 def _output(student, case, what: str = "the output") -> torch.Tensor:
     args, kwargs = case.call()
     got = expect_tensor(student(*args, **kwargs), what)
@@ -326,8 +296,8 @@ def _output(student, case, what: str = "the output") -> torch.Tensor:
 def layer_norm_matches_torch(student, case):
     got = _output(student, case)
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, _torch_layer_norm(case), lambda: _layer_norm_mistakes(case),
-                      what="layer_norm(x) compared with F.layer_norm", hint=LN_HINT)
+    expect_close_or_named(got, _torch_layer_norm(case), lambda: _layer_norm_mistakes(case),
+                      what="layer_norm(x) compared with F.layer_norm", hint=LN_HINT, match_scale=MATCH)
 
 
 @layer_norm.check(
@@ -456,12 +426,13 @@ def _offset_case(student, case: OffsetCase) -> None:
     # smallest row std: correct two-pass forms stay below half of that, the shortcut above it).
     rtol, atol = tolerance(got.dtype)
     atol += 4 * torch.finfo(got.dtype).eps * abs(case.offset) / float(x64.std(-1, correction=0).min())
-    _close_or_explain(
+    expect_close_or_named(
         got, expected, lambda: _layer_norm_mistakes(NormCase(case.x, None, None)), atol=atol,
         what=f"layer_norm(x) for rows around {case.offset:g} (compared with F.layer_norm in float64)",
         hint=OFFSET_HINT,
         otherwise="An error this large only for rows far from zero is the signature of the variance computed as "
         "mean(x**2) - mean(x)**2: both terms are about offset**2 and their difference is rounding error",
+        match_scale=MATCH,
     )
 
 
@@ -478,9 +449,9 @@ def _offset_case(student, case: OffsetCase) -> None:
 def layer_norm_eps(student, case):
     got = _output(student, case)
     eps_text = "the default eps" if case.eps is None else f"eps={case.eps:g}"
-    _close_or_explain(got, _torch_layer_norm(case), lambda: _layer_norm_mistakes(case), hint=LN_HINT,
+    expect_close_or_named(got, _torch_layer_norm(case), lambda: _layer_norm_mistakes(case), hint=LN_HINT,
                       what=f"layer_norm(x) with {eps_text} for rows of variance "
-                      f"~{float(case.x.to(torch.float64).var(-1, correction=0).mean()):.1g}")
+                      f"~{float(case.x.to(torch.float64).var(-1, correction=0).mean()):.1g}", match_scale=MATCH)
 
 
 @layer_norm.check(
@@ -521,8 +492,8 @@ def layer_norm_dtype(student):
 def rms_norm_matches(student, case):
     got = _output(student, case)
     expect_dtype(got, case.x.dtype)
-    _close_or_explain(got, _reference_rms_norm(case), lambda: _rms_norm_mistakes(case),
-                      what="rms_norm(x)", hint=RMS_HINT)
+    expect_close_or_named(got, _reference_rms_norm(case), lambda: _rms_norm_mistakes(case),
+                      what="rms_norm(x)", hint=RMS_HINT, match_scale=MATCH)
 
 
 @rms_norm.check(
@@ -596,9 +567,9 @@ def rms_norm_invariance(student, case, seed):
 def rms_norm_eps(student, case):
     got = _output(student, case)
     eps_text = "the default eps" if case.eps is None else f"eps={case.eps:g}"
-    _close_or_explain(got, _reference_rms_norm(case), lambda: _rms_norm_mistakes(case), hint=RMS_HINT,
+    expect_close_or_named(got, _reference_rms_norm(case), lambda: _rms_norm_mistakes(case), hint=RMS_HINT,
                       what=f"rms_norm(x) with {eps_text} for rows of mean square "
-                      f"~{float(case.x.to(torch.float64).pow(2).mean()):.1g}")
+                      f"~{float(case.x.to(torch.float64).pow(2).mean()):.1g}", match_scale=MATCH)
 
 
 @rms_norm.check(

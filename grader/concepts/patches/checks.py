@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from grader.author import (
     CheckFailed,
     StudentRaised,
+    exact_mistake,
     exercise,
     expect_close,
     expect_dtype,
@@ -20,6 +21,7 @@ from grader.author import (
     expect_shape,
     expect_tensor,
     in_float64,
+    named_mistake,
     strategies as gs,
 )
 from solutions import patches as ref
@@ -146,9 +148,9 @@ def _patchify_mistakes(images: torch.Tensor, p: int) -> list[tuple[torch.Tensor,
 
 
 def _diagnose_patchify(got: torch.Tensor, images: torch.Tensor, p: int) -> None:
-    for candidate, explanation in _patchify_mistakes(images, p):
-        if got.shape == candidate.shape and got.dtype == candidate.dtype and torch.equal(got, candidate):
-            raise CheckFailed(explanation, hint=ORDER_HINT)
+    explanation = exact_mistake(got, [(message, candidate) for candidate, message in _patchify_mistakes(images, p)])
+    if explanation is not None:
+        raise CheckFailed(explanation, hint=ORDER_HINT)
 
 
 def _conv_reference(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -190,9 +192,10 @@ def _diagnose_embedding(got: torch.Tensor, case: EmbedCase) -> None:
             "the output is right up to the bias, which is missing: add bias (shape [D]) to every token",
         ),
     ]
-    for candidate, explanation in mistakes:
-        if torch.allclose(got.to(torch.float64), candidate, rtol=1e-4, atol=1e-5):
-            raise CheckFailed(explanation, hint=EMBED_HINT)
+    expected = conv.flatten(2).transpose(1, 2)
+    explanation = named_mistake(got, expected, [(m, c) for c, m in mistakes], scale=1.0, dtype=torch.float32)
+    if explanation is not None:
+        raise CheckFailed(explanation, hint=EMBED_HINT)
 
 
 # ------------------------------------------------------------------------- patchify

@@ -27,9 +27,8 @@ from grader.author import (
     expect_shape,
     expect_tensor,
     in_float64,
-    run_device,
+    named_mistake,
     strategies as gs,
-    tolerance,
 )
 from solutions import positional as ref
 
@@ -435,16 +434,10 @@ def _diagnose_rotary(got, expected: torch.Tensor, x: torch.Tensor, positions: to
         headline = failure
     else:
         return
-    rtol, atol = tolerance(got.dtype, 10.0)
-    atol = max(atol, 10 * _rotary_atol(x, positions))
+    explanation = named_mistake(got, expected, _rotary_mistakes(x, positions, base), atol=_rotary_atol(x, positions))
+    if explanation is not None:
+        raise CheckFailed(f"{headline.message}. {explanation}", hint=headline.hint, details=headline.details)
     actual = got.detach().to(torch.float64)
-
-    def near(candidate: torch.Tensor) -> bool:
-        return bool(torch.allclose(actual, candidate, rtol=rtol, atol=atol))
-
-    for explanation, candidate in _rotary_mistakes(x, positions, base):
-        if not bool(torch.allclose(expected, candidate, rtol=rtol, atol=atol)) and near(candidate):
-            raise CheckFailed(f"{headline.message}. {explanation}", hint=headline.hint, details=headline.details)
     as_float32 = bool(torch.allclose(actual, expected, rtol=1e-4, atol=_rotary_atol(x, positions)))
     if got.dtype == torch.float64 and as_float32:
         raise CheckFailed(

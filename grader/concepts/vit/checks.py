@@ -27,8 +27,9 @@ from grader.author import (
     expect_shape,
     expect_tensor,
     in_float64,
+    matches,
+    named_mistake,
     strategies as gs,
-    tolerance,
 )
 from solutions import vit as ref
 
@@ -132,26 +133,11 @@ def _without_bias(case: EmbedCase, tokens: torch.Tensor, cls: torch.Tensor, pos:
     return torch.cat([cls, tokens - bias], dim=1) + pos
 
 
-def _near(got: torch.Tensor, candidate: torch.Tensor, dtype: torch.dtype | None = None) -> bool:
-    """Whether ``got`` is ``candidate`` within ten times the tolerance of ``dtype`` (default: ``got``'s)."""
-    if tuple(got.shape) != tuple(candidate.shape):
-        return False
-    rtol, atol = tolerance(dtype or got.dtype, 10.0)
-    return bool(torch.allclose(got.detach().to(torch.float64), candidate, rtol=rtol, atol=atol))
-
-
-def _explains(got: torch.Tensor, candidate: torch.Tensor, expected: torch.Tensor) -> bool:
-    """``got`` matches a wrong ``candidate`` that is told apart from the right ``expected`` at ``got``'s precision."""
-    return not _near(expected, candidate, got.dtype) and _near(got, candidate)
-
-
 def _diagnose_embed(got, expected: torch.Tensor, case: EmbedCase) -> None:
     """Name the known mistake a failing result matches (a right result is never blamed)."""
-    if not isinstance(got, torch.Tensor):
-        return
-    for explanation, candidate in _embed_mistakes(case):
-        if _explains(got, candidate, expected):
-            raise CheckFailed(f"the output does not match the reference: {explanation}", hint=EMBED_HINT)
+    explanation = named_mistake(got, expected, _embed_mistakes(case))
+    if explanation is not None:
+        raise CheckFailed(f"the output does not match the reference: {explanation}", hint=EMBED_HINT)
 
 
 def _embedded(student, case: EmbedCase, what: str = "the output") -> torch.Tensor:
@@ -221,13 +207,13 @@ def embed_class_row(student, case):
                      what="row 0 (the class token plus pos_embedding[0], for each image)")
     except CheckFailed as failure:
         found = ""
-        if _near(got[:, 0], cls.expand(got.shape[0], -1)):
+        if matches(got[:, 0], cls.expand(got.shape[0], -1)):
             found = " Row 0 is cls_token alone: pos_embedding[0] is missing (add pos_embedding to all N + 1 rows)"
-        elif _near(got[:, -1], (cls + pos[-1]).expand(got.shape[0], -1)):
+        elif matches(got[:, -1], (cls + pos[-1]).expand(got.shape[0], -1)):
             found = " The class token is the last row: it goes first"
-        elif _near(got[:, -1], cls.expand(got.shape[0], -1)):
+        elif matches(got[:, -1], cls.expand(got.shape[0], -1)):
             found = " The class token is the last row, without a position: it goes first, with pos_embedding[0]"
-        elif _near(got[:1, 0], wanted[:1]):
+        elif matches(got[:1, 0], wanted[:1]):
             found = (" Only image 0 has the class token: every image of the batch gets the same cls_token "
                      "(expand it to [B, 1, D])")
         raise CheckFailed(failure.message + ("." + found if found else ""), hint=failure.hint,
@@ -422,9 +408,9 @@ def _classify_mistakes(case: ClassifyCase) -> list[tuple[str, torch.Tensor]]:
 def _diagnose_classify(got, expected: torch.Tensor, case: ClassifyCase) -> None:
     if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
         return
-    for explanation, candidate in _classify_mistakes(case):
-        if _explains(got, candidate, expected):
-            raise CheckFailed(f"the scores do not match the reference: {explanation}", hint=CLASSIFY_HINT)
+    explanation = named_mistake(got, expected, _classify_mistakes(case))
+    if explanation is not None:
+        raise CheckFailed(f"the scores do not match the reference: {explanation}", hint=CLASSIFY_HINT)
 
 
 def _classified(student, case: ClassifyCase, what: str = "the scores", **overrides) -> torch.Tensor:
