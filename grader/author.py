@@ -5,13 +5,16 @@ A concept (``grader/checks/<concept>.py`` and its mistakes) imports only this mo
 
     from grader.author import exercise, expect_close, in_float64, strategies as gs
 
+Random functions are judged by their draws (``student.draws``) with the tests of ``stats``,
+whose p-values are bounds that hold at every sample size.
+
 Nothing here knows about transformers; the engine behind it may change shape freely as
 long as these names keep their meaning.
 """
 
 from __future__ import annotations
 
-from . import strategies
+from . import stats, strategies
 from .compare import (
     CheckFailed,
     expect_close,
@@ -53,6 +56,7 @@ __all__ = [
     "in_float64",
     "requested_device",
     "run_device",
+    "stats",
     "strategies",
     "tolerance",
 ]
