@@ -5,13 +5,16 @@ only this module, ``solutions``, torch and hypothesis::
 
     from grader.author import exercise, expect_close, in_float64, strategies as gs
 
+Random functions are judged by their draws (``student.draws``) with the tests of ``stats``,
+whose p-values are bounds that hold at every sample size.
+
 Nothing here knows about transformers; the engine behind it may change shape freely as
 long as these names keep their meaning.
 """
 
 from __future__ import annotations
 
-from grader.engine import strategies
+from grader.engine import stats, strategies
 from grader.engine.compare import (
     CheckFailed,
     expect_close,
@@ -66,6 +69,7 @@ __all__ = [
     "named_mistake",
     "requested_device",
     "run_device",
+    "stats",
     "strategies",
     "tolerance",
 ]

@@ -34,6 +34,8 @@ def test_every_contract_function_is_an_exercise(course):
         "kv_cache.cached_attention",
         "lora.lora_linear", "lora.merge_lora",
         "vit.vit_embed", "vit.vit_classify",
+        "sampling.top_k_filter", "sampling.top_p_filter", "sampling.sample_next_token",
+        "mlm.mask_tokens",
     }
     assert names == expected
     assert all(len(e.checks) >= 3 for e in course.exercises)

@@ -181,3 +181,95 @@ def test_a_portable_callable_runs_inside_the_worker_and_a_plain_one_calls_back(g
     finally:
         worker.close()
         grader.workers.submission = None
+
+
+DRAWING = '''
+import torch
+
+
+def draw(generator, shape):
+    return torch.rand(shape, generator=generator)
+
+
+def from_the_global_rng(generator, shape):
+    return torch.rand(shape)
+
+
+def partly_global(generator, shape):
+    return torch.rand(shape, generator=generator) + torch.randint(2, shape)
+
+
+def pair(generator):
+    return torch.randint(5, (3,), generator=generator), [torch.rand(2, generator=generator)]
+
+
+def ragged(generator):
+    return torch.zeros(int(torch.randint(1, 4, (1,), generator=generator)))
+'''
+
+
+def test_draws_are_made_in_one_call_with_an_advancing_generator_and_a_chosen_global_seed(
+    grader, course, submission_factory
+):
+    """``draws=(n, global_seed)``: n calls, one reply, stacked; the worker seeds the global RNGs once
+    (with global_seed) before the first draw, as it seeds them with 0 before every plain call."""
+    from grader.engine.submission import load_submission
+
+    grader.workers.submission = load_submission(submission_factory({"masks": DRAWING}), course.modules, grader.workdir)
+    grader.workers.broken = {}
+    worker = grader.workers.start_worker("masks", [])
+    gen = lambda seed: torch.Generator().manual_seed(seed)  # noqa: E731
+    try:
+        calls = worker.calls
+        got = worker.call("masks.draw", (gen(7), (2, 3)), {}, draws=(5, 0)).value
+        assert worker.calls == calls + 1 and got.shape == (5, 2, 3)
+        expected = gen(7)  # the same generator, advancing from draw to draw
+        assert torch.equal(got, torch.stack([torch.rand((2, 3), generator=expected) for _ in range(5)]))
+        assert torch.equal(worker.call("masks.draw", (gen(7), (2, 3)), {}, draws=(5, 123)).value, got)
+        assert not torch.equal(worker.call("masks.draw", (gen(8), (2, 3)), {}, draws=(5, 0)).value, got)
+        # The global RNG: new numbers on every draw of a call, the same ones for every generator ...
+        glob = worker.call("masks.from_the_global_rng", (gen(7), (4,)), {}, draws=(3, 0)).value
+        assert not torch.equal(glob[0], glob[1])
+        assert torch.equal(worker.call("masks.from_the_global_rng", (gen(8), (4,)), {}, draws=(3, 0)).value, glob)
+        torch.manual_seed(0)
+        assert torch.equal(glob, torch.stack([torch.rand(4) for _ in range(3)]))  # seeded with 0 once
+        # ... and others for another global seed, which also shows a function that uses it only in part.
+        assert not torch.equal(worker.call("masks.from_the_global_rng", (gen(7), (4,)), {}, draws=(3, 5)).value, glob)
+        partly = [worker.call("masks.partly_global", (gen(7), (64,)), {}, draws=(2, s)).value for s in (0, 1)]
+        assert not torch.equal(*partly)
+        # A plain call still seeds the global RNGs with 0 (the same as a call of one draw with global seed 0).
+        plain = worker.call("masks.from_the_global_rng", (gen(7), (4,)), {}).value
+        assert torch.equal(plain, glob[0])
+        # Tuples and lists of tensors stack part by part; draws that do not stack say why.
+        ints, (floats,) = worker.call("masks.pair", (gen(3),), {}, draws=(4, 0)).value
+        assert ints.shape == (4, 3) and ints.dtype == torch.int64 and floats.shape == (4, 2)
+        ragged = worker.call("masks.ragged", (gen(3),), {}, draws=(20, 0)).value
+        assert isinstance(ragged, protocol.Unsupported) and "do not stack" in ragged.type_name
+        assert "shape [" in ragged.type_name
+    finally:
+        worker.close()
+        grader.workers.submission = None
+
+
+def test_student_draws_is_one_session_call_and_checks_its_arguments():
+    from grader.engine.student import Student
+    from grader.sandbox.client import CallResult
+
+    class Session:
+        asked: list = []
+
+        def call(self, name, args, kwargs, grad=False, draws=None):
+            self.asked.append((name, args, kwargs, draws))
+            return CallResult(torch.zeros(4, 2), [], {})
+
+        def expected_device(self, args, kwargs):
+            return "cpu"
+
+    session = Session()
+    student = Student(session, "m.f", reference=lambda *a, **k: None)
+    assert student.draws(4, 1, x=2).shape == (4, 2)
+    assert student.draws(4, global_seed=9) is not None
+    assert session.asked == [("m.f", (1,), {"x": 2}, (4, 0)), ("m.f", (), {}, (4, 9))]
+    for bad in ({"n": 0}, {"n": 2.0}, {"n": 3, "global_seed": -1}):
+        with pytest.raises(ValueError):
+            student.draws(bad.pop("n"), **bad)

@@ -27,11 +27,13 @@ from solutions import (
     kv_cache,
     lora,
     masks,
+    mlm,
     multihead,
     normalization,
     patches,
     positional,
     recurrent,
+    sampling,
     vit,
 )
 
@@ -51,6 +53,8 @@ MODULES = [
     "kv_cache",
     "lora",
     "vit",
+    "sampling",
+    "mlm",
 ]
 FUNCTIONS = {
     "embeddings": ["one_hot", "embedding_lookup"],
@@ -67,6 +71,8 @@ FUNCTIONS = {
     "kv_cache": ["cached_attention"],
     "lora": ["lora_linear", "merge_lora"],
     "vit": ["vit_embed", "vit_classify"],
+    "sampling": ["top_k_filter", "top_p_filter", "sample_next_token"],
+    "mlm": ["mask_tokens"],
 }
 
 f64 = torch.float64

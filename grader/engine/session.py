@@ -57,16 +57,17 @@ class Session:
         self.stub_message = ""
         self.lookahead: Lookahead | None = None
 
-    def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False):
-        """The student's ``name(*args, **kwargs)``; an example looked at ahead of its turn
-        sends its call and waits for its turn (see :class:`Lookahead`)."""
+    def call(self, name: str, args: tuple, kwargs: dict, grad: bool = False, draws: tuple[int, int] | None = None):
+        """The student's ``name(*args, **kwargs)`` (``draws``: see :meth:`Student.draws`); an
+        example looked at ahead of its turn sends its call and waits for its turn (see
+        :class:`Lookahead`)."""
         lookahead = self.lookahead
         if lookahead is not None and lookahead.ahead():
-            sent = self._submit(name, args, kwargs, grad, ahead=True)
+            sent = self._submit(name, args, kwargs, grad, ahead=True, draws=draws)
             lookahead.wait_for_turn()
             if sent is not None:
                 return self._collect(sent)
-        return self._collect(self._submit(name, args, kwargs, grad))
+        return self._collect(self._submit(name, args, kwargs, grad, draws=draws))
 
     def _worker(self) -> WorkerClient:
         if self.worker is None or not self.worker.alive:
@@ -80,10 +81,12 @@ class Session:
                 raise InfrastructureError(f"could not start a worker: {error}") from error
         return self.worker
 
-    def _submit(self, name: str, args: tuple, kwargs: dict, grad: bool, ahead: bool = False) -> Sent | None:
+    def _submit(
+        self, name: str, args: tuple, kwargs: dict, grad: bool, ahead: bool = False, draws: tuple[int, int] | None = None
+    ) -> Sent | None:
         worker = self._worker()
-        pending = worker.submit(name, args, kwargs, grad=grad, substitute=self.substitute, ahead=ahead)
-        return None if pending is None else Sent(worker, pending, name, args, kwargs, grad)
+        pending = worker.submit(name, args, kwargs, grad=grad, substitute=self.substitute, ahead=ahead, draws=draws)
+        return None if pending is None else Sent(worker, pending, name, args, kwargs, grad, draws)
 
     def _collect(self, sent: Sent):
         self.calls += 1
@@ -94,7 +97,7 @@ class Session:
                     result = sent.worker.result(sent.pending)
                     break
                 except CallLost:  # an earlier call sent ahead crashed the worker: this one never ran
-                    sent = self._submit(name, args, kwargs, sent.grad)
+                    sent = self._submit(name, args, kwargs, sent.grad, draws=sent.draws)
         except StudentRaised as raised:
             self._record_mutations(name, args, kwargs, getattr(raised, "mutated", []))
             if raised.is_a(NotImplementedError) and raised.raised_in_submission:
@@ -143,6 +146,7 @@ class Sent:
     args: tuple
     kwargs: dict
     grad: bool
+    draws: tuple[int, int] | None = None
 
 
 class Lookahead:

@@ -48,8 +48,27 @@ class Student:
             )
         return value, grads, cotangents
 
-    def _call(self, args: tuple, kwargs: dict, grad: bool) -> Any:
-        result = self._session.call(self.name, args, kwargs, grad=grad)
+    def draws(self, n: int, *args: Any, global_seed: int = 0, **kwargs: Any) -> Any:
+        """``n`` results of ``student(*args, **kwargs)``, made in ONE call to the worker and
+        stacked along a new first dimension: a tensor ``[n, ...]``, or a tuple (list) of them
+        for a tuple (list) of tensors; draws that do not stack (shapes that change from draw
+        to draw, other values) arrive as an ``Unsupported`` saying why.
+
+        For random functions. A ``torch.Generator`` among the arguments is rebuilt in the
+        worker from its seed (on the run device) once, so it advances from draw to draw and
+        the same seed gives the same ``n`` draws. Every call seeds torch's and Python's global
+        RNGs first, a plain call with 0 and this one with ``global_seed``: a function that uses
+        them draws differently within the ``n`` draws, identically from one call to the next
+        (whatever its generator), and differently for another ``global_seed``.
+        """
+        if not isinstance(n, int) or not 1 <= n <= 1_000_000:
+            raise ValueError(f"draws: n must be an int in [1, 1e6], not {n!r}")
+        if not isinstance(global_seed, int) or not 0 <= global_seed < 2**63:
+            raise ValueError(f"draws: global_seed must be an int in [0, 2**63), not {global_seed!r}")
+        return self._call(args, kwargs, grad=False, draws=(n, global_seed))
+
+    def _call(self, args: tuple, kwargs: dict, grad: bool, draws: tuple[int, int] | None = None) -> Any:
+        result = self._session.call(self.name, args, kwargs, grad=grad, draws=draws)
         expected = self._session.expected_device(args, kwargs)
         asked = kwargs.get("device") if not tensors_in((args, kwargs)) else None
         for tensor in tensors_in(result.value):

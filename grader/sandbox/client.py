@@ -277,14 +277,18 @@ class WorkerClient:
     # ------------------------------------------------------------------ calls
 
     def call(
-        self, function: str, args: tuple, kwargs: dict, grad: bool = False, substitute: list[str] | None = None
+        self, function: str, args: tuple, kwargs: dict, grad: bool = False, substitute: list[str] | None = None,
+        draws: tuple[int, int] | None = None,
     ) -> CallResult:
         """Run ``function(*args, **kwargs)`` in the worker; raises StudentRaised, FunctionMissing.
 
         ``substitute`` names the prerequisites the grading process's reference replaces
-        for this call (None: as the worker was configured).
+        for this call (None: as the worker was configured). ``draws=(n, global_seed)``
+        runs it ``n`` times in this one call, with the global RNGs seeded with
+        ``global_seed`` once before the first, and returns the results stacked (see
+        :meth:`grader.engine.student.Student.draws`).
         """
-        return self.result(self.submit(function, args, kwargs, grad=grad, substitute=substitute))
+        return self.result(self.submit(function, args, kwargs, grad=grad, substitute=substitute, draws=draws))
 
     def submit(
         self,
@@ -294,6 +298,7 @@ class WorkerClient:
         grad: bool = False,
         substitute: list[str] | None = None,
         ahead: bool = False,
+        draws: tuple[int, int] | None = None,
     ) -> Pending | None:
         """Send a call without waiting for it; :meth:`result` reads its reply.
 
@@ -313,6 +318,8 @@ class WorkerClient:
         header = {"op": "call", "id": pending.id, "function": function, "value": value, "grad": grad}
         if substitute is not None:
             header["substitute"] = list(substitute)
+        if draws is not None:
+            header["draws"], header["global_seed"] = draws
         frame = protocol.pack(header, blobs)
         pending.size = len(frame)
         if self._in_flight and self._in_flight_bytes + pending.size > self._ahead_bytes:

@@ -133,6 +133,8 @@ class Encoder:
             return {"$device": str(value)}
         if isinstance(value, torch.Generator):
             return {"$generator": fresh_seed(value)}
+        if isinstance(value, Unsupported):  # what the sender itself could not make sense of, saying why
+            return {"$unsupported": value.type_name, "summary": value.summary}
         if isinstance(value, tuple):
             return {"$tuple": [self.encode(v, depth + 1) for v in value]}
         if isinstance(value, list):

@@ -1,0 +1,1 @@
+"""The mlm concept: its checks (``checks.py``) and known mistakes (``mistakes.py``)."""
