@@ -9,7 +9,7 @@ A submission gets exactly the score that running hypothesis on it would give.
 
 There are two draws. The **public** one (derandomized, the same everywhere) is what a
 student hand-out records and checks locally (:meth:`ExampleBook.save`). The **official**
-one is seeded from the course's secret (:func:`grader.engine.course.course_secret`), which the
+one is seeded from the course's secret (:func:`grader.engine.fingerprint.course_secret`), which the
 hand-out never contains: a submission that only looks up the hand-out's recorded inputs
 earns nothing officially, and the official grade is still the same on every run.
 """

@@ -1,6 +1,6 @@
 """Tests for judging a random function by its draws, each with a false-failure bound that holds for any sample size.
 
-A check of a random function (see :meth:`grader.course.Student.draws`) counts what the draws
+A check of a random function (see :meth:`grader.engine.student.Student.draws`) counts what the draws
 did and asks how likely counts that far from the expected ones are for a correct function.
 It fails the function only when that probability is below a tiny ``alpha``: the false-failure
 rate of a check is then at most the sum of the ``alpha`` of the tests it makes (Bonferroni),
